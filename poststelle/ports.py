@@ -1,0 +1,76 @@
+"""The interfaces through which the mailroom's logic reaches the outside world.
+
+Connectors implement them; only the composition root picks which implementation serves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A mail the mailroom sends. `key` is stable across retries and names the message uniquely
+    (e.g. ``receipt/2026-000042``): a sender that already sent `key` does nothing."""
+
+    key: str
+    sender: str
+    recipients: tuple[str, ...]
+    content: bytes
+
+
+class SendError(Exception):
+    """The message could not be sent; `permanent` says whether a retry can help."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
+
+
+class Outbox(Protocol):
+    def send(self, message: OutboundMessage) -> str:
+        """Send once per key; return where it went (a path, or the relay's answer)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class InboxDelivery:
+    """What a department inbox receives for one item."""
+
+    key: str  # stable per (item, department)
+    department: str
+    content: bytes
+
+
+class DepartmentInbox(Protocol):
+    def deliver(self, delivery: InboxDelivery) -> str:
+        """Place the item in the department's inbox once per key; return its location."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampToken:
+    token_der: bytes  # the RFC 3161 TimeStampToken (a CMS ContentInfo)
+    gen_time_iso: str
+    serial_number: int
+    policy_oid: str
+    tsa_name: str
+
+
+class Timestamper(Protocol):
+    def timestamp(self, sha256_digest: bytes) -> TimestampToken: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    clean: bool
+    signature: str = ""  # the malware signature name when not clean
+    scanner: str = ""
+
+
+class MalwareScanner(Protocol):
+    async def scan_path(self, path: Path) -> ScanResult:
+        """Stream the file to the scanner; raise OSError when the scanner cannot be reached."""
+        ...

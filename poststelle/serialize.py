@@ -1,0 +1,72 @@
+"""Turn typed immutable records into JSON-ready data and back, losslessly."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import enum
+import types
+import typing
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, TypeVar, get_args, get_origin, get_type_hints
+
+T = TypeVar("T")
+
+
+def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def from_jsonable(cls: type[T], data: Any) -> T:
+    """Rebuild a record of type `cls` from what `to_jsonable` made of it."""
+    return typing.cast(T, _build(cls, data))
+
+
+def _build(tp: Any, data: Any) -> Any:
+    origin = get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = get_args(tp)
+        if data is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _build(inner, data)
+    if origin is tuple:
+        args = get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_build(args[0], v) for v in data)
+        return tuple(_build(a, v) for a, v in zip(args, data, strict=True))
+    if origin in (Mapping, dict) or tp in (Mapping, dict):
+        args = get_args(tp)
+        value_type = args[1] if args else Any
+        return {k: _build(value_type, v) for k, v in data.items()}
+    if tp is Any:
+        return data
+    if isinstance(tp, type):
+        if dataclasses.is_dataclass(tp):
+            hints = get_type_hints(tp)
+            kwargs = {
+                f.name: _build(hints[f.name], data[f.name])
+                for f in dataclasses.fields(tp)
+                if f.name in data
+            }
+            return tp(**kwargs)
+        if issubclass(tp, enum.Enum):
+            return tp(data)
+        if tp is datetime:
+            return datetime.fromisoformat(data)
+        if tp is bytes:
+            return base64.b64decode(data)
+    return data
