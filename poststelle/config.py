@@ -1,0 +1,287 @@
+"""The one configuration file, read and validated at start-up into typed settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from poststelle.tomlfile import Table, TomlDocument
+
+STAGE_NAMES = ("stamp", "analyse", "verify", "decide", "confirm", "route", "deliver")
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"must be host:port, e.g. 127.0.0.1:2525; got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    host: str
+    port: int
+    hostname: str
+    starttls: str  # "required", "offered" or "off"
+    tls_certificate: Path
+    tls_key: Path
+    max_message_bytes: int
+    timeout_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    backend: str  # "sqlite" or "postgresql"
+    dsn: str
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSettings:
+    kind: str  # "embedded" or "redis"
+    url: str
+    worker_threads: int
+    reconcile_interval_seconds: float
+    stale_after_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltinTsaSettings:
+    key: Path
+    certificate: Path
+    policy_oid: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampSettings:
+    url: str
+    trusted_certificates: tuple[Path, ...]
+    builtin: BuiltinTsaSettings | None
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentSettings:
+    key: str
+    title: str
+    maildir: Path
+
+
+@dataclass(frozen=True, slots=True)
+class RelaySettings:
+    host: str
+    port: int
+    starttls: str  # "required", "opportunistic" or "off"
+    username: str
+    password_file: Path | None
+    ca_file: Path | None
+    timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxSettings:
+    kind: str  # "maildir" or "relay"
+    maildir: Path
+    relay: RelaySettings | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptSettings:
+    sender: str
+    seal_key: Path
+    seal_certificate: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path
+    authority: str
+    domains: tuple[str, ...]
+    data_dir: Path
+    log_format: str  # "console" or "json"
+    smtp: SmtpSettings
+    http: HttpSettings
+    store: StoreSettings
+    broker: BrokerSettings
+    timestamp: TimestampSettings
+    pipeline: tuple[str, ...]
+    routing_policy: Path
+    departments: dict[str, DepartmentSettings]
+    outbox: OutboxSettings
+    receipts: ReceiptSettings
+
+    def accepts_recipient(self, address: str) -> bool:
+        _, _, domain = address.rpartition("@")
+        return domain.lower() in self.domains
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the configuration; raise TomlError naming file, line and key."""
+    doc = TomlDocument.load(path.resolve())
+    root = doc.table(())
+    root.reject_unknown(
+        {
+            "poststelle",
+            "smtp",
+            "http",
+            "store",
+            "broker",
+            "timestamp",
+            "pipeline",
+            "policies",
+            "departments",
+            "outbox",
+            "receipts",
+        }
+    )
+    main = root.sub("poststelle")
+    main.reject_unknown({"authority", "domains", "data_dir", "log_format"})
+    domains = tuple(d.lower() for d in main.texts("domains"))
+    if not domains:
+        doc.fail(("poststelle", "domains"), "must name at least one domain")
+    data_dir = main.path("data_dir", "data")
+    departments = _departments(root, data_dir)
+    return Config(
+        path=doc.path,
+        authority=main.text("authority"),
+        domains=domains,
+        data_dir=data_dir,
+        log_format=main.choice("log_format", ("console", "json"), "console"),
+        smtp=_smtp(root.sub("smtp")),
+        http=_http(root.sub("http")),
+        store=_store(root.sub("store")),
+        broker=_broker(root.sub("broker")),
+        timestamp=_timestamp(root.sub("timestamp")),
+        pipeline=_pipeline(root.sub("pipeline")),
+        routing_policy=root.sub("policies").path("routing", "policies/routing.toml"),
+        departments=departments,
+        outbox=_outbox(root.sub("outbox"), data_dir),
+        receipts=_receipts(root.sub("receipts"), domains[0]),
+    )
+
+
+def _smtp(t: Table) -> SmtpSettings:
+    t.reject_unknown(
+        {"listen", "hostname", "starttls", "tls_certificate", "tls_key", "max_message_bytes",
+         "timeout_seconds"}
+    )
+    host, port = t.parse("listen", "127.0.0.1:2525", _host_port)
+    return SmtpSettings(
+        host=host,
+        port=port,
+        hostname=t.text("hostname", "localhost"),
+        starttls=t.choice("starttls", ("required", "offered", "off"), "offered"),
+        tls_certificate=t.path("tls_certificate", "pki/tls.crt"),
+        tls_key=t.path("tls_key", "pki/tls.key"),
+        max_message_bytes=t.integer("max_message_bytes", 25 * 1024 * 1024, minimum=1024),
+        timeout_seconds=t.integer("timeout_seconds", 300, minimum=1),
+    )
+
+
+def _http(t: Table) -> HttpSettings:
+    t.reject_unknown({"listen"})
+    host, port = t.parse("listen", "127.0.0.1:8025", _host_port)
+    return HttpSettings(host, port)
+
+
+def _store(t: Table) -> StoreSettings:
+    t.reject_unknown({"backend", "dsn"})
+    backend = t.choice("backend", ("sqlite", "postgresql"), "sqlite")
+    dsn = t.text("dsn", "")
+    if backend == "postgresql" and not dsn:
+        t.doc.fail((*t.key, "dsn"), "is required when backend is postgresql")
+    return StoreSettings(backend, dsn)
+
+
+def _broker(t: Table) -> BrokerSettings:
+    t.reject_unknown(
+        {"kind", "url", "worker_threads", "reconcile_interval_seconds", "stale_after_seconds"}
+    )
+    return BrokerSettings(
+        kind=t.choice("kind", ("embedded", "redis"), "embedded"),
+        url=t.text("url", "redis://127.0.0.1:6379/0"),
+        worker_threads=t.integer("worker_threads", 4, minimum=1),
+        reconcile_interval_seconds=t.number("reconcile_interval_seconds", 5.0),
+        stale_after_seconds=t.number("stale_after_seconds", 30.0),
+    )
+
+
+def _timestamp(t: Table) -> TimestampSettings:
+    t.reject_unknown({"url", "trusted_certificates", "builtin"})
+    builtin = None
+    if "builtin" in t.values:
+        b = t.sub("builtin")
+        b.reject_unknown({"key", "certificate", "policy_oid"})
+        builtin = BuiltinTsaSettings(
+            key=b.path("key", "pki/tsa.key"),
+            certificate=b.path("certificate", "pki/tsa.crt"),
+            policy_oid=b.text("policy_oid", "1.3.6.1.4.1.57264.2.1"),
+        )
+    trusted = tuple(
+        (t.doc.path.parent / p).resolve() for p in t.texts("trusted_certificates", [])
+    )
+    return TimestampSettings(url=t.text("url"), trusted_certificates=trusted, builtin=builtin)
+
+
+def _pipeline(t: Table) -> tuple[str, ...]:
+    t.reject_unknown({"stages"})
+    stages = t.texts("stages", list(STAGE_NAMES))
+    for index, name in enumerate(stages):
+        if name not in STAGE_NAMES:
+            t.doc.fail(
+                (*t.key, "stages", index),
+                f"unknown stage {name!r} (known: {', '.join(STAGE_NAMES)})",
+            )
+    if len(set(stages)) != len(stages):
+        t.doc.fail((*t.key, "stages"), "names a stage twice")
+    return tuple(stages)
+
+
+def _departments(root: Table, data_dir: Path) -> dict[str, DepartmentSettings]:
+    result = {}
+    for key, t in root.named_tables("departments").items():
+        t.reject_unknown({"title", "maildir"})
+        if not key.replace("-", "").replace("_", "").isalnum():
+            t.doc.fail(t.key, "department keys may hold only letters, digits, - and _")
+        maildir = t.path("maildir", str(data_dir / "inboxes" / key))
+        result[key] = DepartmentSettings(key, t.text("title"), maildir)
+    if not result:
+        root.doc.fail(("departments",), "at least one department must be configured")
+    return result
+
+
+def _outbox(t: Table, data_dir: Path) -> OutboxSettings:
+    t.reject_unknown({"kind", "maildir", "relay"})
+    kind = t.choice("kind", ("maildir", "relay"), "maildir")
+    relay = None
+    if kind == "relay":
+        r = t.sub("relay")
+        r.reject_unknown(
+            {"host", "port", "starttls", "username", "password_file", "ca_file",
+             "timeout_seconds"}
+        )
+        password_file = r.optional_text("password_file")
+        ca_file = r.optional_text("ca_file")
+        relay = RelaySettings(
+            host=r.text("host"),
+            port=r.integer("port", 25, minimum=1),
+            starttls=r.choice("starttls", ("required", "opportunistic", "off"), "required"),
+            username=r.text("username", ""),
+            password_file=r.path("password_file") if password_file else None,
+            ca_file=r.path("ca_file") if ca_file else None,
+            timeout_seconds=r.number("timeout_seconds", 30.0),
+        )
+    return OutboxSettings(kind, t.path("maildir", str(data_dir / "outbox")), relay)
+
+
+def _receipts(t: Table, domain: str) -> ReceiptSettings:
+    t.reject_unknown({"sender", "seal_key", "seal_certificate"})
+    return ReceiptSettings(
+        sender=t.text("sender", f"poststelle@{domain}"),
+        seal_key=t.path("seal_key", "pki/seal.key"),
+        seal_certificate=t.path("seal_certificate", "pki/seal.crt"),
+    )

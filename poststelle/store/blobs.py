@@ -1,0 +1,99 @@
+"""Content-addressed storage of raw bytes, durable before anyone is told they are stored."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    sha256: str
+    size: int
+
+
+def fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobStore:
+    """Files named by their SHA-256 under `root/ab/cdef…`; written to a temp file, fsynced,
+    renamed into place, and the directory fsynced, so a blob is either whole or absent."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._tmp = root / "tmp"
+        self._tmp.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def path(self, sha256: str) -> Path:
+        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+            raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:]
+
+    def put(self, data: bytes) -> StoredBlob:
+        return self.put_chunks([data])
+
+    def put_stream(self, stream: BinaryIO) -> StoredBlob:
+        return self.put_chunks(iter(lambda: stream.read(CHUNK), b""))
+
+    def put_chunks(self, chunks: Iterable[bytes]) -> StoredBlob:
+        digest = hashlib.sha256()
+        size = 0
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="in-")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            return self.adopt(tmp, StoredBlob(digest.hexdigest(), size))
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def adopt(self, tmp: Path, blob: StoredBlob) -> StoredBlob:
+        """Move an already fsynced temp file (in this store's tmp dir) to its final name."""
+        final = self.path(blob.sha256)
+        if final.exists():
+            tmp.unlink(missing_ok=True)
+            return blob
+        final.parent.mkdir(exist_ok=True, mode=0o700)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, final)
+        fsync_directory(final.parent)
+        return blob
+
+    def temp_file(self) -> tuple[int, Path]:
+        """An open descriptor and path in the store's tmp dir, for streaming writers."""
+        fd, name = tempfile.mkstemp(dir=self._tmp, prefix="in-")
+        return fd, Path(name)
+
+    def read(self, sha256: str) -> bytes:
+        return self.path(sha256).read_bytes()
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).exists()
+
+    def sweep_tmp(self, older_than_seconds: float) -> int:
+        """Remove temp files a crash left behind (old enough that no writer still holds them)."""
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for leftover in self._tmp.iterdir():
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink(missing_ok=True)
+                removed += 1
+        return removed

@@ -1,0 +1,65 @@
+"""The store's schema as an ordered list of migrations, valid for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE registry_counter (
+            year INTEGER PRIMARY KEY,
+            last INTEGER NOT NULL
+        );
+        CREATE TABLE items (
+            id TEXT PRIMARY KEY,
+            registry_number TEXT NOT NULL UNIQUE,
+            channel TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            envelope TEXT NOT NULL,
+            state TEXT NOT NULL,
+            department TEXT,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX items_state ON items (state);
+        CREATE INDEX items_department ON items (department);
+        CREATE TABLE stage_results (
+            item_id TEXT NOT NULL REFERENCES items (id),
+            stage TEXT NOT NULL,
+            completed_at TEXT NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (item_id, stage)
+        );
+        CREATE TABLE deliveries (
+            item_id TEXT NOT NULL REFERENCES items (id),
+            department TEXT NOT NULL,
+            delivered_at TEXT NOT NULL,
+            location TEXT NOT NULL,
+            PRIMARY KEY (item_id, department)
+        );
+        CREATE TABLE outbound (
+            key TEXT PRIMARY KEY,
+            item_id TEXT REFERENCES items (id),
+            sent_at TEXT NOT NULL,
+            location TEXT NOT NULL
+        );
+        CREATE TABLE journal (
+            seq BIGINT PRIMARY KEY,
+            at TEXT NOT NULL,
+            item_id TEXT,
+            event TEXT NOT NULL,
+            data TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE INDEX journal_item ON journal (item_id);
+        CREATE TABLE journal_head (
+            id INTEGER PRIMARY KEY,
+            seq BIGINT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        INSERT INTO journal_head (id, seq, hash) VALUES (1, 0, '{genesis}');
+        """,
+    ),
+)

@@ -1,0 +1,402 @@
+"""The store: items, stage results, deliveries, sent mail and the journal, in one SQL database.
+
+Every change and its journal entry are written in one transaction; a write returns only when the
+database has made it durable.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from poststelle.journal import GENESIS_HASH, entry_hash
+from poststelle.model import (
+    Channel,
+    Delivery,
+    Envelope,
+    Item,
+    ItemState,
+    JournalEntry,
+    StageResult,
+)
+from poststelle.serialize import from_jsonable, to_jsonable
+from poststelle.store.backends import Backend, Row, Transaction
+from poststelle.store.blobs import StoredBlob
+from poststelle.store.schema import MIGRATIONS
+
+Clock = Callable[[], datetime]
+
+_ITEM_COLUMNS = (
+    "id, registry_number, channel, received_at, sha256, size, envelope, state, department"
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(to_jsonable(data), sort_keys=True, ensure_ascii=False)
+
+
+class SqlStore:
+    """The single source of truth. Backend-neutral: SQLite or PostgreSQL underneath."""
+
+    def __init__(self, backend: Backend, *, clock: Clock = utcnow) -> None:
+        self.backend = backend
+        self._clock = clock
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Bring the schema to the newest version; return that version."""
+        self.backend.executescript(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+        )
+        with self.backend.write() as tx:
+            rows = tx.execute("SELECT MAX(version) FROM schema_version")
+            current = rows[0][0] or 0
+        for version, script in MIGRATIONS:
+            if version <= current:
+                continue
+            statements = [s.strip() for s in script.split(";") if s.strip()]
+            with self.backend.write() as tx:
+                for statement in statements:
+                    tx.execute(statement.replace("{genesis}", GENESIS_HASH))
+                tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            current = version
+        return int(current)
+
+    # -- acceptance ----------------------------------------------------------------------
+
+    def accept(self, *, channel: Channel, envelope: Envelope, blob: StoredBlob) -> Item:
+        """Register a stored blob as a new item: registry number, receipt time, journal entry.
+        When this returns, the item is durable and may be acknowledged to the sender."""
+        item_id = uuid.uuid4().hex
+        with self.backend.write() as tx:
+            received_at = self._clock()
+            year = received_at.year
+            tx.execute(
+                "INSERT INTO registry_counter (year, last) VALUES (?, 0) ON CONFLICT DO NOTHING",
+                (year,),
+            )
+            (last,) = tx.execute(
+                "UPDATE registry_counter SET last = last + 1 WHERE year = ? RETURNING last",
+                (year,),
+            )[0]
+            item = Item(
+                id=item_id,
+                registry_number=f"{year}-{last:06d}",
+                channel=channel,
+                received_at=received_at,
+                sha256=blob.sha256,
+                size=blob.size,
+                envelope=envelope,
+                state=ItemState.RECEIVED,
+            )
+            tx.execute(
+                f"INSERT INTO items ({_ITEM_COLUMNS}, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    item.id,
+                    item.registry_number,
+                    item.channel.value,
+                    received_at.isoformat(),
+                    item.sha256,
+                    item.size,
+                    _dumps(envelope),
+                    item.state.value,
+                    None,
+                    received_at.isoformat(),
+                ),
+            )
+            self._journal(
+                tx,
+                item.id,
+                "item.received",
+                {
+                    "registry_number": item.registry_number,
+                    "channel": channel.value,
+                    "sha256": blob.sha256,
+                    "size": blob.size,
+                    "sender": envelope.sender,
+                    "recipients": list(envelope.recipients),
+                },
+                at=received_at,
+            )
+        return item
+
+    # -- items -----------------------------------------------------------------------------
+
+    def item(self, item_id: str) -> Item | None:
+        with self.backend.read() as tx:
+            rows = tx.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,))
+        return _item(rows[0]) if rows else None
+
+    def item_by_registry_number(self, registry_number: str) -> Item | None:
+        with self.backend.read() as tx:
+            rows = tx.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE registry_number = ?",
+                (registry_number,),
+            )
+        return _item(rows[0]) if rows else None
+
+    def items_awaiting_pipeline(self) -> list[Item]:
+        """Items the pipeline still owes a step: neither terminal nor waiting for a person."""
+        waiting = [s.value for s in ItemState if s.awaits_pipeline]
+        marks = ", ".join("?" for _ in waiting)
+        with self.backend.read() as tx:
+            rows = tx.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE state IN ({marks}) ORDER BY received_at",
+                waiting,
+            )
+        return [_item(r) for r in rows]
+
+    def items(
+        self, *, state: ItemState | None = None, department: str | None = None, limit: int = 200
+    ) -> list[Item]:
+        clauses, params = [], []
+        if state is not None:
+            clauses.append("state = ?")
+            params.append(state.value)
+        if department is not None:
+            clauses.append("department = ?")
+            params.append(department)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self.backend.read() as tx:
+            rows = tx.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items {where} ORDER BY received_at DESC LIMIT ?",
+                [*params, limit],
+            )
+        return [_item(r) for r in rows]
+
+    # -- stage results ---------------------------------------------------------------------
+
+    def stage_result(self, item_id: str, stage: str) -> StageResult | None:
+        with self.backend.read() as tx:
+            rows = tx.execute(
+                "SELECT item_id, stage, completed_at, data FROM stage_results "
+                "WHERE item_id = ? AND stage = ?",
+                (item_id, stage),
+            )
+        return _stage_result(rows[0]) if rows else None
+
+    def stage_results(self, item_id: str) -> list[StageResult]:
+        with self.backend.read() as tx:
+            rows = tx.execute(
+                "SELECT item_id, stage, completed_at, data FROM stage_results "
+                "WHERE item_id = ? ORDER BY completed_at",
+                (item_id,),
+            )
+        return [_stage_result(r) for r in rows]
+
+    def complete_stage(
+        self,
+        item_id: str,
+        stage: str,
+        result: Any,
+        *,
+        state: ItemState | None,
+        summary: Mapping[str, Any],
+        department: str | None = None,
+    ) -> bool:
+        """Store a stage's result, the item's new state and the journal entry together.
+        Returns False (and changes nothing) when the stage had already completed."""
+        data = _dumps(result)
+        with self.backend.write() as tx:
+            now = self._clock()
+            tx.execute(
+                "INSERT INTO stage_results (item_id, stage, completed_at, data) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (item_id, stage, now.isoformat(), data),
+            )
+            if tx.rowcount() == 0:
+                return False
+            self._update_item(tx, item_id, state, department, now)
+            self._journal(tx, item_id, f"stage.{stage}", dict(summary), at=now)
+        return True
+
+    def change_state(
+        self,
+        item_id: str,
+        state: ItemState,
+        event: str,
+        data: Mapping[str, Any],
+        *,
+        department: str | None = None,
+    ) -> None:
+        """A state change outside the pipeline (a clerk's action, retries exhausted …)."""
+        with self.backend.write() as tx:
+            now = self._clock()
+            self._update_item(tx, item_id, state, department, now)
+            self._journal(tx, item_id, event, dict(data), at=now)
+
+    def _update_item(
+        self,
+        tx: Transaction,
+        item_id: str,
+        state: ItemState | None,
+        department: str | None,
+        now: datetime,
+    ) -> None:
+        if state is not None:
+            tx.execute(
+                "UPDATE items SET state = ?, updated_at = ? WHERE id = ?",
+                (state.value, now.isoformat(), item_id),
+            )
+        if department is not None:
+            tx.execute(
+                "UPDATE items SET department = ? WHERE id = ?", (department, item_id)
+            )
+
+    # -- deliveries and outbound mail --------------------------------------------------------
+
+    def delivery(self, item_id: str, department: str) -> Delivery | None:
+        with self.backend.read() as tx:
+            rows = tx.execute(
+                "SELECT item_id, department, delivered_at, location FROM deliveries "
+                "WHERE item_id = ? AND department = ?",
+                (item_id, department),
+            )
+        if not rows:
+            return None
+        r = rows[0]
+        return Delivery(r[0], r[1], datetime.fromisoformat(r[2]), r[3])
+
+    def record_delivery(self, item_id: str, department: str, location: str) -> bool:
+        with self.backend.write() as tx:
+            now = self._clock()
+            tx.execute(
+                "INSERT INTO deliveries (item_id, department, delivered_at, location) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (item_id, department, now.isoformat(), location),
+            )
+            if tx.rowcount() == 0:
+                return False
+            self._journal(
+                tx,
+                item_id,
+                "delivery.made",
+                {"department": department, "location": location},
+                at=now,
+            )
+        return True
+
+    def outbound_location(self, key: str) -> str | None:
+        with self.backend.read() as tx:
+            rows = tx.execute("SELECT location FROM outbound WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def record_outbound(self, key: str, item_id: str | None, location: str) -> bool:
+        with self.backend.write() as tx:
+            now = self._clock()
+            tx.execute(
+                "INSERT INTO outbound (key, item_id, sent_at, location) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (key, item_id, now.isoformat(), location),
+            )
+            if tx.rowcount() == 0:
+                return False
+            self._journal(tx, item_id, "mail.sent", {"key": key, "location": location}, at=now)
+        return True
+
+    # -- journal -----------------------------------------------------------------------------
+
+    def note(self, item_id: str | None, event: str, data: Mapping[str, Any]) -> None:
+        """Journal an event that changes nothing else."""
+        with self.backend.write() as tx:
+            self._journal(tx, item_id, event, dict(data), at=self._clock())
+
+    def _journal(
+        self,
+        tx: Transaction,
+        item_id: str | None,
+        event: str,
+        data: dict[str, Any],
+        *,
+        at: datetime,
+    ) -> None:
+        seq, prev_hash = tx.execute(
+            "UPDATE journal_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"
+        )[0]
+        data = to_jsonable(data)
+        digest = entry_hash(prev_hash, seq, at, item_id, event, data)
+        tx.execute(
+            "INSERT INTO journal (seq, at, item_id, event, data, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                seq,
+                at.isoformat(),
+                item_id,
+                event,
+                json.dumps(data, sort_keys=True, ensure_ascii=False),
+                prev_hash,
+                digest,
+            ),
+        )
+        tx.execute("UPDATE journal_head SET hash = ? WHERE id = 1", (digest,))
+
+    def journal(self, *, item_id: str | None = None, batch: int = 5000) -> Iterator[JournalEntry]:
+        """The journal in order (or one item's entries), read in batches."""
+        after = 0
+        while True:
+            with self.backend.read() as tx:
+                if item_id is None:
+                    rows = tx.execute(
+                        "SELECT seq, at, item_id, event, data, prev_hash, hash FROM journal "
+                        "WHERE seq > ? ORDER BY seq LIMIT ?",
+                        (after, batch),
+                    )
+                else:
+                    rows = tx.execute(
+                        "SELECT seq, at, item_id, event, data, prev_hash, hash FROM journal "
+                        "WHERE item_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                        (item_id, after, batch),
+                    )
+            if not rows:
+                return
+            for r in rows:
+                yield JournalEntry(
+                    seq=int(r[0]),
+                    at=datetime.fromisoformat(r[1]),
+                    item_id=r[2],
+                    event=r[3],
+                    data=json.loads(r[4]),
+                    prev_hash=r[5],
+                    hash=r[6],
+                )
+            after = int(rows[-1][0])
+
+    def journal_head(self) -> tuple[int, str]:
+        with self.backend.read() as tx:
+            seq, digest = tx.execute("SELECT seq, hash FROM journal_head WHERE id = 1")[0]
+        return int(seq), str(digest)
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def _item(row: Row) -> Item:
+    return Item(
+        id=row[0],
+        registry_number=row[1],
+        channel=Channel(row[2]),
+        received_at=datetime.fromisoformat(row[3]),
+        sha256=row[4],
+        size=int(row[5]),
+        envelope=from_jsonable(Envelope, json.loads(row[6])),
+        state=ItemState(row[7]),
+        department=row[8],
+    )
+
+
+def _stage_result(row: Row) -> StageResult:
+    return StageResult(
+        item_id=row[0],
+        stage=row[1],
+        completed_at=datetime.fromisoformat(row[2]),
+        data=json.loads(row[3]),
+    )
