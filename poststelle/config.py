@@ -166,8 +166,15 @@ def load_config(path: Path) -> Config:
 
 def _smtp(t: Table) -> SmtpSettings:
     t.reject_unknown(
-        {"listen", "hostname", "starttls", "tls_certificate", "tls_key", "max_message_bytes",
-         "timeout_seconds"}
+        {
+            "listen",
+            "hostname",
+            "starttls",
+            "tls_certificate",
+            "tls_key",
+            "max_message_bytes",
+            "timeout_seconds",
+        }
     )
     host, port = t.parse("listen", "127.0.0.1:2525", _host_port)
     return SmtpSettings(
@@ -221,9 +228,7 @@ def _timestamp(t: Table) -> TimestampSettings:
             certificate=b.path("certificate", "pki/tsa.crt"),
             policy_oid=b.text("policy_oid", "1.3.6.1.4.1.57264.2.1"),
         )
-    trusted = tuple(
-        (t.doc.path.parent / p).resolve() for p in t.texts("trusted_certificates", [])
-    )
+    trusted = tuple((t.doc.path.parent / p).resolve() for p in t.texts("trusted_certificates", []))
     return TimestampSettings(url=t.text("url"), trusted_certificates=trusted, builtin=builtin)
 
 
@@ -261,8 +266,7 @@ def _outbox(t: Table, data_dir: Path) -> OutboxSettings:
     if kind == "relay":
         r = t.sub("relay")
         r.reject_unknown(
-            {"host", "port", "starttls", "username", "password_file", "ca_file",
-             "timeout_seconds"}
+            {"host", "port", "starttls", "username", "password_file", "ca_file", "timeout_seconds"}
         )
         password_file = r.optional_text("password_file")
         ca_file = r.optional_text("ca_file")

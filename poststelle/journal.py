@@ -32,6 +32,15 @@ def entry_hash(
     return hashlib.sha256(prev_hash.encode("ascii") + body.encode("utf-8")).hexdigest()
 
 
+class UnreadableEntry(Exception):
+    """A stored entry cannot even be read back (a field no longer parses)."""
+
+    def __init__(self, seq: int, reason: str) -> None:
+        super().__init__(f"entry {seq}: {reason}")
+        self.seq = seq
+        self.reason = reason
+
+
 @dataclass(frozen=True, slots=True)
 class JournalProblem:
     seq: int
@@ -60,28 +69,37 @@ def verify_chain(
     prev_hash = GENESIS_HASH
     expected_seq = 1
     count = 0
-    for entry in entries:
-        if entry.seq != expected_seq:
-            reason = (
-                f"entry {expected_seq} is missing (next entry found is {entry.seq})"
-                if entry.seq > expected_seq
-                else f"entry {entry.seq} is out of order (expected {expected_seq})"
-            )
-            return JournalVerdict(count, prev_hash, JournalProblem(expected_seq, reason))
-        if entry.prev_hash != prev_hash:
-            reason = "does not link to the entry before it (reordered, or an earlier one changed)"
-            return JournalVerdict(count, prev_hash, JournalProblem(entry.seq, reason))
-        recomputed = entry_hash(
-            entry.prev_hash, entry.seq, entry.at, entry.item_id, entry.event, entry.data
-        )
-        if recomputed != entry.hash:
-            reason = "content does not match its hash (the entry was changed)"
-            return JournalVerdict(count, prev_hash, JournalProblem(entry.seq, reason))
-        prev_hash = entry.hash
-        expected_seq += 1
-        count += 1
+    try:
+        for entry in entries:
+            problem = _check(entry, expected_seq, prev_hash)
+            if problem is not None:
+                return JournalVerdict(count, prev_hash, problem)
+            prev_hash = entry.hash
+            expected_seq += 1
+            count += 1
+    except UnreadableEntry as exc:
+        return JournalVerdict(count, prev_hash, JournalProblem(exc.seq, exc.reason))
     if expected_head is not None and expected_head != (count, prev_hash):
         head_seq, _ = expected_head
         reason = f"the journal ends at entry {count} but its recorded head is entry {head_seq}"
         return JournalVerdict(count, prev_hash, JournalProblem(count + 1, reason))
     return JournalVerdict(count, prev_hash, None)
+
+
+def _check(entry: JournalEntry, expected_seq: int, prev_hash: str) -> JournalProblem | None:
+    if entry.seq != expected_seq:
+        reason = (
+            f"entry {expected_seq} is missing (next entry found is {entry.seq})"
+            if entry.seq > expected_seq
+            else f"entry {entry.seq} is out of order (expected {expected_seq})"
+        )
+        return JournalProblem(expected_seq, reason)
+    if entry.prev_hash != prev_hash:
+        reason = "does not link to the entry before it (reordered, or an earlier one changed)"
+        return JournalProblem(entry.seq, reason)
+    recomputed = entry_hash(
+        entry.prev_hash, entry.seq, entry.at, entry.item_id, entry.event, entry.data
+    )
+    if recomputed != entry.hash:
+        return JournalProblem(entry.seq, "content does not match its hash (the entry was changed)")
+    return None

@@ -5,8 +5,8 @@ Connectors implement them; only the composition root picks which implementation 
 
 from __future__ import annotations
 
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 

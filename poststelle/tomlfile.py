@@ -92,9 +92,7 @@ class TomlDocument:
     def _value(self, key: KeyPath, default: Any) -> Any:
         node: Any = self.data
         for part in key:
-            if isinstance(part, int):
-                node = node[part]
-            elif isinstance(node, dict) and part in node:
+            if isinstance(part, int) or (isinstance(node, dict) and part in node):
                 node = node[part]
             else:
                 return default

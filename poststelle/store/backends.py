@@ -50,7 +50,7 @@ class _SqliteTx:
 
 
 class SqliteBackend:
-    """One connection per thread; WAL with synchronous=FULL so a commit is on disk when it returns."""
+    """One connection per thread; WAL with synchronous=FULL: a commit is on disk when it returns."""
 
     name = "sqlite"
 

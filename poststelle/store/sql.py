@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from poststelle.journal import GENESIS_HASH, entry_hash
+from poststelle.journal import GENESIS_HASH, UnreadableEntry, entry_hash
 from poststelle.model import (
     Channel,
     Delivery,
@@ -144,13 +144,19 @@ class SqlStore:
             )
         return _item(rows[0]) if rows else None
 
-    def items_awaiting_pipeline(self) -> list[Item]:
-        """Items the pipeline still owes a step: neither terminal nor waiting for a person."""
-        waiting = [s.value for s in ItemState if s.awaits_pipeline]
+    def items_awaiting_pipeline(self, *, idle_since: datetime | None = None) -> list[Item]:
+        """Items the pipeline still owes a step: neither terminal nor waiting for a person
+        (and, if `idle_since` is given, unchanged since then)."""
+        waiting: list[str] = [s.value for s in ItemState if s.awaits_pipeline]
         marks = ", ".join("?" for _ in waiting)
+        idle = ""
+        if idle_since is not None:
+            idle = " AND updated_at < ?"
+            waiting.append(idle_since.isoformat())
         with self.backend.read() as tx:
             rows = tx.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM items WHERE state IN ({marks}) ORDER BY received_at",
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE state IN ({marks}){idle} "
+                "ORDER BY received_at",
                 waiting,
             )
         return [_item(r) for r in rows]
@@ -242,15 +248,11 @@ class SqlStore:
         department: str | None,
         now: datetime,
     ) -> None:
+        tx.execute("UPDATE items SET updated_at = ? WHERE id = ?", (now.isoformat(), item_id))
         if state is not None:
-            tx.execute(
-                "UPDATE items SET state = ?, updated_at = ? WHERE id = ?",
-                (state.value, now.isoformat(), item_id),
-            )
+            tx.execute("UPDATE items SET state = ? WHERE id = ?", (state.value, item_id))
         if department is not None:
-            tx.execute(
-                "UPDATE items SET department = ? WHERE id = ?", (department, item_id)
-            )
+            tx.execute("UPDATE items SET department = ? WHERE id = ?", (department, item_id))
 
     # -- deliveries and outbound mail --------------------------------------------------------
 
@@ -359,15 +361,7 @@ class SqlStore:
             if not rows:
                 return
             for r in rows:
-                yield JournalEntry(
-                    seq=int(r[0]),
-                    at=datetime.fromisoformat(r[1]),
-                    item_id=r[2],
-                    event=r[3],
-                    data=json.loads(r[4]),
-                    prev_hash=r[5],
-                    hash=r[6],
-                )
+                yield _journal_entry(r)
             after = int(rows[-1][0])
 
     def journal_head(self) -> tuple[int, str]:
@@ -391,6 +385,21 @@ def _item(row: Row) -> Item:
         state=ItemState(row[7]),
         department=row[8],
     )
+
+
+def _journal_entry(row: Row) -> JournalEntry:
+    try:
+        return JournalEntry(
+            seq=int(row[0]),
+            at=datetime.fromisoformat(row[1]),
+            item_id=row[2],
+            event=row[3],
+            data=json.loads(row[4]),
+            prev_hash=row[5],
+            hash=row[6],
+        )
+    except (ValueError, TypeError) as exc:
+        raise UnreadableEntry(int(row[0]), f"cannot be read ({exc}); it was changed") from exc
 
 
 def _stage_result(row: Row) -> StageResult:

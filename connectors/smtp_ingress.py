@@ -1,0 +1,260 @@
+"""SMTP ingress: accept mail for the authority's domains, durable before the 250."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import hashlib
+import os
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from poststelle.config import SmtpSettings
+from poststelle.intake import Intake
+from poststelle.model import Channel
+from poststelle.model import Envelope as ItemEnvelope
+from poststelle.store.blobs import StoredBlob
+
+log = structlog.get_logger("poststelle.smtp")
+
+MAX_RECIPIENTS = 100
+
+
+class _Data(enum.Enum):
+    NOMINAL = enum.auto()
+    TOO_LONG = enum.auto()
+    TOO_MUCH = enum.auto()
+    WRITE_FAILED = enum.auto()
+
+
+@dataclass
+class Spool:
+    """The message body as it arrives: unstuffed lines written to a temp file, hashed on the way."""
+
+    fd: int
+    path: Path
+    digest: Any
+    size: int = 0
+
+    def write(self, line: bytes) -> None:
+        self.digest.update(line)
+        self.size += len(line)
+        view = memoryview(line)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+
+    def finish(self) -> StoredBlob:
+        os.fsync(self.fd)
+        os.close(self.fd)
+        return StoredBlob(self.digest.hexdigest(), self.size)
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        self.path.unlink(missing_ok=True)
+
+
+class StreamingSMTP(SMTP):
+    """aiosmtpd's SMTP with DATA streamed to disk instead of collected in memory.
+
+    End of data is only CR LF . CR LF: a lone LF or CR around a dot is content, never an end.
+    """
+
+    def __init__(self, handler: SmtpIngress, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._ingress = handler
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 5.5.4 Syntax: DATA")
+            return
+        try:
+            spool = self._ingress.open_spool()
+        except OSError as exc:
+            log.error("smtp.spool_unavailable", error=str(exc))
+            await self.push("451 4.3.0 Temporarily unable to store the message; try again later")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        limit = self.data_size_limit
+        state = _Data.NOMINAL
+        fragments: list[bytes] = []
+        try:
+            while self.transport is not None:
+                try:
+                    line = await self._reader.readuntil(b"\r\n")
+                except asyncio.LimitOverrunError as exc:
+                    state = _Data.TOO_LONG if state is _Data.NOMINAL else state
+                    line = await self._reader.read(exc.consumed)
+                if not fragments and line == b".\r\n":
+                    break
+                fragments.append(line)
+                if not line.endswith(b"\r\n"):
+                    continue
+                whole = b"".join(fragments)
+                fragments.clear()
+                if state is not _Data.NOMINAL:
+                    continue
+                if len(whole) > self.line_length_limit:
+                    state = _Data.TOO_LONG
+                    continue
+                if whole.startswith(b"."):
+                    whole = whole[1:]
+                if limit and spool.size + len(whole) > limit:
+                    state = _Data.TOO_MUCH
+                    continue
+                try:
+                    spool.write(whole)
+                except OSError as exc:
+                    log.error("smtp.spool_write_failed", error=str(exc))
+                    state = _Data.WRITE_FAILED
+        except BaseException:
+            spool.discard()
+            raise
+        if state is not _Data.NOMINAL:
+            spool.discard()
+            await self.push(
+                {
+                    _Data.TOO_LONG: "500 5.5.2 Line too long (see RFC 5321 4.5.3.1.6)",
+                    _Data.TOO_MUCH: "552 5.3.4 Message exceeds the size limit",
+                    _Data.WRITE_FAILED: "451 4.3.0 Temporarily unable to store the message",
+                }[state]
+            )
+            self._set_post_data_state()
+            return
+        status = await self._ingress.finish_data(self.session, self.envelope, spool)
+        self._set_post_data_state()
+        await self.push(status)
+
+
+class SmtpIngress:
+    """The aiosmtpd handler: policy checks per command, durable acceptance at end of data."""
+
+    def __init__(
+        self,
+        settings: SmtpSettings,
+        intake: Intake,
+        accepts_recipient: Callable[[str], bool],
+    ) -> None:
+        self.settings = settings
+        self.intake = intake
+        self.accepts_recipient = accepts_recipient
+
+    def open_spool(self) -> Spool:
+        fd, path = self.intake.blobs.temp_file()
+        return Spool(fd, path, hashlib.sha256())
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        return [r for r in responses if not r.startswith("250-AUTH")]
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        if not address.isascii() and not envelope.smtp_utf8:
+            return "553 5.6.7 Non-ASCII sender address requires SMTPUTF8"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if not address.isascii() and not envelope.smtp_utf8:
+            return "553 5.6.7 Non-ASCII recipient address requires SMTPUTF8"
+        if not self.accepts_recipient(address):
+            return "550 5.7.1 Relaying denied: this server accepts mail only for its own domains"
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 4.5.3 Too many recipients"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    async def finish_data(self, session: Session, envelope: Envelope, spool: Spool) -> str:
+        """Make the spooled message durable as an item; only then answer 250."""
+        peer = session.peer
+        item_envelope = ItemEnvelope(
+            sender=envelope.mail_from or "",
+            recipients=tuple(envelope.rcpt_tos),
+            peer=f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer or ""),
+            helo=session.host_name or "",
+            tls=session.ssl is not None,
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            blob = await loop.run_in_executor(None, spool.finish)
+            item = await loop.run_in_executor(
+                None, self.intake.accept_file, spool.path, blob, Channel.SMTP, item_envelope
+            )
+        except Exception as exc:
+            spool.discard()
+            log.error("smtp.accept_failed", error=str(exc), exc_info=True)
+            return "451 4.3.0 Temporarily unable to store the message; try again later"
+        return f"250 2.0.0 Accepted, registry number {item.registry_number}"
+
+
+def tls_context(certificate: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certificate, key)
+    return context
+
+
+async def start_smtp(
+    settings: SmtpSettings,
+    ingress: SmtpIngress,
+    context: ssl.SSLContext | None,
+    *,
+    reuse_port: bool = False,
+) -> asyncio.Server:
+    """Listen for SMTP on the configured address in the running event loop."""
+
+    def protocol() -> StreamingSMTP:
+        return StreamingSMTP(
+            ingress,
+            hostname=settings.hostname,
+            data_size_limit=settings.max_message_bytes,
+            enable_SMTPUTF8=True,
+            tls_context=context if settings.starttls != "off" else None,
+            require_starttls=settings.starttls == "required",
+            timeout=settings.timeout_seconds,
+            auth_require_tls=True,
+            auth_exclude_mechanism=["LOGIN", "PLAIN"],
+        )
+
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        protocol, host=settings.host, port=settings.port, reuse_port=reuse_port
+    )

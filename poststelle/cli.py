@@ -1,0 +1,176 @@
+"""The `poststelle` command: set up, run, and inspect the mailroom."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from poststelle.config import Config, load_config
+from poststelle.logs import configure_logging
+from poststelle.tomlfile import TomlError
+
+DEFAULT_CONFIG = "poststelle.toml"
+
+
+def _config(args: argparse.Namespace) -> Config:
+    path = Path(args.config or os.environ.get("POSTSTELLE_CONFIG", DEFAULT_CONFIG))
+    return load_config(path)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from poststelle.setup import initialise
+
+    written = initialise(
+        Path(args.directory),
+        domain=args.domain,
+        authority=args.authority,
+        smtp_port=args.smtp_port,
+        http_port=args.http_port,
+    )
+    print(f"Wrote a development configuration to {written}")
+    print(f"Start it with:  poststelle --config {written} serve")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from poststelle.daemon import serve
+
+    config = _config(args)
+    configure_logging(config.log_format)
+    _print_welcome(config)
+    asyncio.run(serve(config))
+    return 0
+
+
+def _print_welcome(config: Config) -> None:
+    domain = config.domains[0]
+    tls = "" if config.smtp.starttls == "off" else " --tls"
+    print(
+        f"Poststelle for {config.authority}\n"
+        f"  SMTP  {config.smtp.host}:{config.smtp.port} (STARTTLS {config.smtp.starttls})\n"
+        f"  HTTP  http://{config.http.host}:{config.http.port}/\n"
+        f"  data  {config.data_dir}\n"
+        f"Send a first message:\n"
+        f"  swaks --to poststelle@{domain} --from buerger@example.org "
+        f"--server {config.smtp.host}:{config.smtp.port}{tls}\n"
+        f"Then: poststelle --config {config.path} status <registry number>",
+        flush=True,
+    )
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from poststelle.daemon import run_worker
+    from poststelle.supervisor import supervise
+
+    config = _config(args)
+    configure_logging(config.log_format)
+    if args.processes == 1:
+        run_worker(config)
+        return 0
+    return supervise(config.path, args.processes)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from poststelle.daemon import open_store
+    from poststelle.status import render_status
+
+    config = _config(args)
+    store = open_store(config)
+    item = store.item_by_registry_number(args.registry_number)
+    if item is None:
+        print(f"No item with registry number {args.registry_number}", file=sys.stderr)
+        return 1
+    print(render_status(store, item, config.pipeline, as_json=args.json))
+    return 0
+
+
+def cmd_journal_verify(args: argparse.Namespace) -> int:
+    from poststelle.daemon import open_store
+    from poststelle.journal import verify_chain
+
+    store = open_store(_config(args))
+    verdict = verify_chain(store.journal(), expected_head=store.journal_head())
+    if verdict.problem is None:
+        print(f"Journal intact: {verdict.entries} entries, head {verdict.head_hash}")
+        return 0
+    print(
+        f"JOURNAL DAMAGED at entry {verdict.problem.seq}: {verdict.problem.reason}\n"
+        f"({verdict.entries} entries before it verified)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from poststelle.daemon import open_store
+    from poststelle.serialize import from_jsonable
+    from poststelle.stages.stamp import StampRecord
+
+    store = open_store(_config(args))
+    item = store.item_by_registry_number(args.registry_number)
+    stamped = store.stage_result(item.id, "stamp") if item else None
+    if stamped is None:
+        print(f"No time-stamp token for {args.registry_number}", file=sys.stderr)
+        return 1
+    Path(args.output).write_bytes(from_jsonable(StampRecord, stamped.data).token_der)
+    print(json.dumps({"registry_number": args.registry_number, "sha256": item and item.sha256}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="poststelle", description=__doc__)
+    parser.add_argument(
+        "--config", help=f"configuration file (default: $POSTSTELLE_CONFIG or {DEFAULT_CONFIG})"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    init = sub.add_parser("init", help="write a development configuration and keys into DIR")
+    init.add_argument("directory")
+    init.add_argument("--domain", default="poststelle.localhost")
+    init.add_argument("--authority", default="Musterbehörde (Entwicklung)")
+    init.add_argument("--smtp-port", type=int, default=2525)
+    init.add_argument("--http-port", type=int, default=8025)
+    init.set_defaults(func=cmd_init)
+
+    sub.add_parser("serve", help="run intake, HTTP and (embedded) workers").set_defaults(
+        func=cmd_serve
+    )
+    worker = sub.add_parser("worker", help="run pipeline workers for the Redis broker")
+    worker.add_argument("--processes", type=int, default=1)
+    worker.set_defaults(func=cmd_worker)
+
+    status = sub.add_parser("status", help="show an item's stages and history")
+    status.add_argument("registry_number")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    journal = sub.add_parser("journal", help="journal commands")
+    journal_sub = journal.add_subparsers(dest="journal_command", required=True)
+    journal_sub.add_parser("verify", help="check the hash chain").set_defaults(
+        func=cmd_journal_verify
+    )
+
+    token = sub.add_parser("token", help="write an item's RFC 3161 time-stamp token to a file")
+    token.add_argument("registry_number")
+    token.add_argument("output")
+    token.set_defaults(func=cmd_token)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except TomlError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""What the mailroom tells senders: receipts, notices and delivery records."""

@@ -1,0 +1,214 @@
+"""The composition root: build the mailroom from its configuration and run it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import dramatiq
+import structlog
+import uvicorn
+from connectors.maildir import MaildirInbox, MaildirOutbox
+from connectors.smtp_relay import RelaySettings, SmtpRelay
+from dramatiq import Worker
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from connectors.smtp_ingress import SmtpIngress, start_smtp, tls_context
+from poststelle.config import Config
+from poststelle.intake import Intake
+from poststelle.model import Item
+from poststelle.pipeline.broker import Pipeline, declare_actors, make_broker
+from poststelle.pipeline.reconciler import idle_cutoff, reconcile
+from poststelle.pipeline.services import Services, install
+from poststelle.ports import Outbox
+from poststelle.routing import load_routing_policy
+from poststelle.stages import STAGES
+from poststelle.store.backends import Backend, PostgresBackend, SqliteBackend
+from poststelle.store.blobs import BlobStore
+from poststelle.store.sql import SqlStore
+from poststelle.timestamp.asgi import tsa_routes
+from poststelle.timestamp.authority import TimeStampAuthority
+from poststelle.timestamp.client import HttpTimestamper
+
+log = structlog.get_logger("poststelle.daemon")
+
+
+@dataclass(frozen=True)
+class Mailroom:
+    config: Config
+    services: Services
+    pipeline: Pipeline
+    intake: Intake
+
+    def enqueue_first(self, item: Item) -> None:
+        self.pipeline.enqueue(self.config.pipeline[0], item.id)
+
+
+def open_store(config: Config) -> SqlStore:
+    backend: Backend
+    if config.store.backend == "postgresql":
+        backend = PostgresBackend(config.store.dsn)
+    else:
+        config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        backend = SqliteBackend(config.data_dir / "poststelle.sqlite3")
+    store = SqlStore(backend)
+    store.migrate()
+    return store
+
+
+def _outbox(config: Config) -> Outbox:
+    relay = config.outbox.relay
+    if relay is None:
+        return MaildirOutbox(config.outbox.maildir)
+    password = relay.password_file.read_text().strip() if relay.password_file else ""
+    return SmtpRelay(
+        RelaySettings(
+            host=relay.host,
+            port=relay.port,
+            starttls=relay.starttls,
+            username=relay.username,
+            password=password,
+            ca_file=relay.ca_file,
+            timeout=relay.timeout_seconds,
+        )
+    )
+
+
+def build_mailroom(config: Config) -> Mailroom:
+    """Everything a serve or worker process needs, wired together; installs the services."""
+    store = open_store(config)
+    blobs = BlobStore(config.data_dir / "blobs")
+    services = Services(
+        config=config,
+        store=store,
+        blobs=blobs,
+        timestamper=HttpTimestamper(
+            config.timestamp.url, trusted_certificates=config.timestamp.trusted_certificates
+        ),
+        inbox=MaildirInbox({k: d.maildir for k, d in config.departments.items()}),
+        outbox=_outbox(config),
+        routing=load_routing_policy(config.routing_policy, config.departments.keys()),
+    )
+    install(services)
+    broker = make_broker(config.broker)
+    dramatiq.set_broker(broker)
+    pipeline = declare_actors(broker, STAGES, config.pipeline)
+    mailroom_holder: list[Mailroom] = []
+    intake = Intake(store, blobs, lambda item: mailroom_holder[0].enqueue_first(item))
+    mailroom = Mailroom(config, services, pipeline, intake)
+    mailroom_holder.append(mailroom)
+    return mailroom
+
+
+def http_routes(config: Config) -> list[BaseRoute]:
+    routes: list[BaseRoute] = []
+    builtin = config.timestamp.builtin
+    if builtin is not None:
+        routes += tsa_routes(
+            TimeStampAuthority.from_files(builtin.key, builtin.certificate, builtin.policy_oid)
+        )
+    return routes
+
+
+@contextlib.contextmanager
+def embedded_worker(mailroom: Mailroom) -> Iterator[Worker]:
+    worker = Worker(mailroom.pipeline.broker, worker_threads=mailroom.config.broker.worker_threads)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+async def reconcile_forever(mailroom: Mailroom, stop: asyncio.Event) -> None:
+    """Re-drive unfinished items at start, then every interval those that went idle."""
+    config = mailroom.config
+    loop = asyncio.get_running_loop()
+    store = mailroom.services.store
+    count = await loop.run_in_executor(
+        None, reconcile, store, config.pipeline, mailroom.pipeline.enqueue
+    )
+    log.info("reconciler.start_sweep", redriven=count)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), config.broker.reconcile_interval_seconds)
+        if stop.is_set():
+            return
+        cutoff = idle_cutoff(datetime.now(UTC), config.broker.stale_after_seconds)
+        sweep = functools.partial(
+            reconcile, store, config.pipeline, mailroom.pipeline.enqueue, idle_since=cutoff
+        )
+        try:
+            await loop.run_in_executor(None, sweep)
+        except Exception as exc:
+            log.warning("reconciler.failed", error=str(exc))
+
+
+async def serve(config: Config) -> None:
+    """Run intake (SMTP, HTTP) and, on the embedded broker, the workers, until a signal."""
+    mailroom = build_mailroom(config)
+    swept = mailroom.services.blobs.sweep_tmp(older_than_seconds=3600)
+    smtp_tls = None
+    if config.smtp.starttls != "off":
+        smtp_tls = tls_context(config.smtp.tls_certificate, config.smtp.tls_key)
+    ingress = SmtpIngress(config.smtp, mailroom.intake, config.accepts_recipient)
+    smtp_server = await start_smtp(config.smtp, ingress, smtp_tls)
+    http = uvicorn.Server(
+        uvicorn.Config(
+            Starlette(routes=http_routes(config)),
+            host=config.http.host,
+            port=config.http.port,
+            log_config=None,
+            access_log=False,
+        )
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    http_task = asyncio.create_task(http.serve())
+    with contextlib.ExitStack() as stack:
+        if config.broker.kind == "embedded":
+            stack.enter_context(embedded_worker(mailroom))
+        reconciler = asyncio.create_task(reconcile_forever(mailroom, stop))
+        log.info(
+            "poststelle.listening",
+            smtp=f"{config.smtp.host}:{config.smtp.port}",
+            starttls=config.smtp.starttls,
+            http=f"http://{config.http.host}:{config.http.port}/",
+            broker=config.broker.kind,
+            store=config.store.backend,
+            data_dir=str(config.data_dir),
+            swept_temp_files=swept,
+        )
+        await stop.wait()
+        log.info("poststelle.stopping")
+        smtp_server.close()
+        await smtp_server.wait_closed()
+        http.should_exit = True
+        await http_task
+        await reconciler
+    mailroom.services.store.close()
+
+
+def run_worker(config: Config) -> None:
+    """A worker process for the Redis broker: run stages until SIGTERM."""
+    mailroom = build_mailroom(config)
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        with embedded_worker(mailroom):
+            log.info("poststelle.worker_started", queues=mailroom.pipeline.queues)
+            await stop.wait()
+
+    asyncio.run(main())
+    mailroom.services.store.close()

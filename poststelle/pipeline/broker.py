@@ -1,0 +1,101 @@
+"""Dramatiq set-up: the broker the configuration names and one actor per stage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
+
+from poststelle.config import BrokerSettings
+from poststelle.pipeline import runner
+from poststelle.pipeline.services import current
+from poststelle.pipeline.stage import StageFunction
+
+MAX_RETRIES = 8
+STAGE_TIME_LIMIT_MS = 10 * 60 * 1000
+FAILURE_ACTOR = "item_failed"
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    broker: dramatiq.Broker
+    actors: Mapping[str, dramatiq.Actor[Any, Any]]
+
+    def enqueue(self, stage: str, item_id: str) -> None:
+        self.actors[stage].send(item_id)
+
+    @property
+    def queues(self) -> list[str]:
+        return [actor.queue_name for actor in self.actors.values()]
+
+
+def make_broker(settings: BrokerSettings) -> dramatiq.Broker:
+    middleware = [
+        AgeLimit(),
+        TimeLimit(time_limit=STAGE_TIME_LIMIT_MS),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(max_retries=MAX_RETRIES, min_backoff=500, max_backoff=120_000),
+    ]
+    if settings.kind == "redis":
+        # A dead worker's messages come back after heartbeat silence and a maintenance pass;
+        # Dramatiq's defaults make that minutes. The store-driven reconciler covers the rest.
+        return RedisBroker(  # type: ignore[no-untyped-call]
+            url=settings.url,
+            middleware=middleware,
+            namespace="poststelle",
+            heartbeat_timeout=5_000,
+            maintenance_chance=10_000,
+        )
+    return StubBroker(middleware=middleware)
+
+
+def declare_actors(
+    broker: dramatiq.Broker, stages: Mapping[str, StageFunction], pipeline: tuple[str, ...]
+) -> Pipeline:
+    """One actor (and queue) per stage, so CPU-heavy stages can get their own workers."""
+    actors: dict[str, dramatiq.Actor[Any, Any]] = {}
+
+    def enqueue(stage: str, item_id: str) -> None:
+        actors[stage].send(item_id)
+
+    def stage_actor(name: str) -> Callable[[str], None]:
+        def run(item_id: str) -> None:
+            runner.run_stage(name, item_id, services=current(), stages=stages, enqueue=enqueue)
+
+        run.__name__ = f"stage_{name}"
+        return run
+
+    for name in pipeline:
+        actors[name] = dramatiq.actor(
+            actor_name=f"stage_{name}",
+            queue_name=f"stage_{name}",
+            broker=broker,
+            on_retry_exhausted=FAILURE_ACTOR,
+        )(stage_actor(name))
+
+    def item_failed(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
+        stage = str(message["actor_name"]).removeprefix("stage_")
+        (item_id,) = message["args"]
+        runner.mark_failed(
+            current().store,
+            item_id,
+            stage,
+            f"{retry_info['retries']} attempts failed",
+        )
+
+    dramatiq.actor(actor_name=FAILURE_ACTOR, queue_name="failures", broker=broker)(item_failed)
+    return Pipeline(broker, actors)

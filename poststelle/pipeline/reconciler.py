@@ -1,0 +1,38 @@
+"""Re-drive every item the pipeline still owes a step, from the store, never from a queue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import structlog
+
+from poststelle.pipeline.runner import Enqueue, pending_stage
+from poststelle.store.sql import SqlStore
+
+log = structlog.get_logger("poststelle.reconciler")
+
+
+def reconcile(
+    store: SqlStore,
+    pipeline: Sequence[str],
+    enqueue: Enqueue,
+    *,
+    idle_since: datetime | None = None,
+) -> int:
+    """Enqueue the pending stage of each unfinished item (only of those untouched since
+    `idle_since`, if given); return how many were re-driven. Stages are idempotent, so an item
+    that is in a queue already and gets enqueued again costs a lookup, not a second effect."""
+    count = 0
+    for item in store.items_awaiting_pipeline(idle_since=idle_since):
+        stage = pending_stage(store, pipeline, item)
+        if stage is None:
+            continue
+        enqueue(stage, item.id)
+        log.info("reconciler.redriven", registry_number=item.registry_number, stage=stage)
+        count += 1
+    return count
+
+
+def idle_cutoff(now: datetime, stale_after_seconds: float) -> datetime:
+    return now - timedelta(seconds=stale_after_seconds)

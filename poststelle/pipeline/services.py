@@ -1,0 +1,40 @@
+"""What stages may use: the store, the blobs and the ports, assembled by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from poststelle.config import Config
+from poststelle.ports import DepartmentInbox, Outbox, Timestamper
+from poststelle.routing import RoutingPolicy
+from poststelle.store.blobs import BlobStore
+from poststelle.store.sql import SqlStore
+
+
+@dataclass(frozen=True)
+class Services:
+    config: Config
+    store: SqlStore
+    blobs: BlobStore
+    timestamper: Timestamper
+    inbox: DepartmentInbox
+    outbox: Outbox
+    routing: RoutingPolicy
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+
+_current: Services | None = None
+
+
+def install(services: Services) -> None:
+    """Make `services` what this process's actors use."""
+    global _current
+    _current = services
+
+
+def current() -> Services:
+    if _current is None:
+        raise RuntimeError("no services installed: start through `poststelle serve` or `worker`")
+    return _current

@@ -1,0 +1,48 @@
+"""Keep N worker processes running: restart any that dies, stop all on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import structlog
+
+log = structlog.get_logger("poststelle.supervisor")
+
+RESTART_PAUSE_SECONDS = 0.5
+
+
+def _spawn(config: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "poststelle.cli", "--config", str(config), "worker"]
+    )
+
+
+def supervise(config: Path, processes: int) -> int:
+    children = [_spawn(config) for _ in range(processes)]
+    stopping = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("supervisor.started", pids=[c.pid for c in children])
+    while not stopping:
+        for index, child in enumerate(children):
+            code = child.poll()
+            if code is not None and not stopping:
+                log.warning("supervisor.worker_died", pid=child.pid, exit_code=code)
+                time.sleep(RESTART_PAUSE_SECONDS)
+                children[index] = _spawn(config)
+        time.sleep(0.2)
+    for child in children:
+        child.wait()
+    return 0
