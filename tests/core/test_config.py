@@ -126,3 +126,14 @@ def test_the_shipped_routing_policy_is_valid() -> None:
     shipped = Path(__file__).resolve().parents[2] / "policies" / "routing.toml"
     policy = load_routing_policy(shipped, {"bauamt", "ordnungsamt", "hauptamt"})
     assert len(policy.rules) == 3
+
+
+def test_the_production_example_is_a_valid_configuration() -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "poststelle.example.toml"
+    config = load_config(example)
+    assert (config.store.backend, config.broker.kind, config.outbox.kind) == (
+        "postgresql",
+        "redis",
+        "relay",
+    )
+    assert config.smtp.starttls == "required"
