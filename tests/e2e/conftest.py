@@ -67,7 +67,10 @@ class Installation:
 
     def maildir_messages(self, maildir: Path) -> list[Path]:
         return sorted(
-            p for sub in ("new", "cur") if (maildir / sub).is_dir() for p in (maildir / sub).iterdir()
+            p
+            for sub in ("new", "cur")
+            if (maildir / sub).is_dir()
+            for p in (maildir / sub).iterdir()
         )
 
     def edit_config(self, pattern: str, replacement: str) -> None:
@@ -113,9 +116,7 @@ class Server:
         def up() -> bool:
             if self.process.poll() is not None:
                 raise AssertionError(f"poststelle exited:\n{self.output()}")
-            return port_open(self.installation.smtp_port) and port_open(
-                self.installation.http_port
-            )
+            return port_open(self.installation.smtp_port) and port_open(self.installation.http_port)
 
         wait_for(up, 30, "poststelle to listen")
         return self

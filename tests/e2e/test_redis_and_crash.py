@@ -62,7 +62,9 @@ def test_an_item_accepted_before_a_sigkill_is_delivered_exactly_once_after_resta
     installation: Installation, start: Callable[..., Server]
 ) -> None:
     working_tsa = f"http://127.0.0.1:{installation.http_port}/tsa"
-    installation.edit_config(r'^url = "http://127\.0\.0\.1:\d+/tsa"', f'url = "http://127.0.0.1:{free_port()}/tsa"')
+    installation.edit_config(
+        r'^url = "http://127\.0\.0\.1:\d+/tsa"', f'url = "http://127.0.0.1:{free_port()}/tsa"'
+    )
     serve = start(installation).wait_listening()
     number = send(installation, f"bauamt@{DOMAIN}", message(f"bauamt@{DOMAIN}"))
     serve.kill()
