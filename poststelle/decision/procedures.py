@@ -1,4 +1,4 @@
-"""Procedure policy: per procedure, the form required, the means that replace it, what is accepted."""
+"""Procedure policy: per procedure the required form, the means replacing it, what is accepted."""
 
 from __future__ import annotations
 
