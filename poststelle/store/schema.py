@@ -62,4 +62,17 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         INSERT INTO journal_head (id, seq, hash) VALUES (1, 0, '{genesis}');
         """,
     ),
+    (
+        2,
+        """
+        CREATE TABLE superseded_results (
+            item_id TEXT NOT NULL REFERENCES items (id),
+            stage TEXT NOT NULL,
+            completed_at TEXT NOT NULL,
+            superseded_at TEXT NOT NULL,
+            data TEXT NOT NULL
+        );
+        CREATE INDEX superseded_item ON superseded_results (item_id)
+        """,
+    ),
 )

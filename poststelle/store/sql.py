@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -224,6 +224,34 @@ class SqlStore:
             self._update_item(tx, item_id, state, department, now)
             self._journal(tx, item_id, f"stage.{stage}", dict(summary), at=now)
         return True
+
+    def reset_stages(
+        self,
+        item_id: str,
+        stages: Sequence[str],
+        state: ItemState,
+        event: str,
+        data: Mapping[str, Any],
+        *,
+        department: str | None = None,
+    ) -> None:
+        """Undo stage results so the stages run again (a re-verification, a reassignment); the
+        old results are kept in `superseded_results`; the journal says who asked and why."""
+        marks = ", ".join("?" for _ in stages)
+        with self.backend.write() as tx:
+            now = self._clock()
+            tx.execute(
+                "INSERT INTO superseded_results (item_id, stage, completed_at, superseded_at, data) "
+                f"SELECT item_id, stage, completed_at, ?, data FROM stage_results "
+                f"WHERE item_id = ? AND stage IN ({marks})",
+                (now.isoformat(), item_id, *stages),
+            )
+            tx.execute(
+                f"DELETE FROM stage_results WHERE item_id = ? AND stage IN ({marks})",
+                (item_id, *stages),
+            )
+            self._update_item(tx, item_id, state, department, now)
+            self._journal(tx, item_id, event, {**data, "reset": list(stages)}, at=now)
 
     def change_state(
         self,
