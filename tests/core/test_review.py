@@ -12,7 +12,6 @@ from poststelle.store.backends import SqliteBackend
 from poststelle.store.blobs import BlobStore
 from poststelle.store.sql import SqlStore
 
-
 Desk = tuple[ReviewDesk, SqlStore, list[tuple[str, str]], Item]
 
 
