@@ -75,4 +75,47 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX superseded_item ON superseded_results (item_id)
         """,
     ),
+    (
+        3,
+        """
+        CREATE TABLE users (
+            username TEXT PRIMARY KEY,
+            display_name TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL,
+            department TEXT,
+            created_at TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE sessions (
+            id_hash TEXT PRIMARY KEY,
+            username TEXT NOT NULL REFERENCES users (username),
+            csrf_token TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            department TEXT,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        CREATE TABLE login_failures (
+            username TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX login_failures_user ON login_failures (username, at);
+        CREATE TABLE idempotency (
+            token_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            request_hash TEXT NOT NULL,
+            item_id TEXT NOT NULL REFERENCES items (id),
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (token_id, key)
+        )
+        """,
+    ),
 )
