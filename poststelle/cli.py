@@ -122,6 +122,52 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_add(args: argparse.Namespace) -> int:
+    import getpass
+
+    from poststelle.accounts import AccountError, Accounts, Role
+    from poststelle.daemon import open_store
+
+    config = _config(args)
+    if args.department is not None and args.department not in config.departments:
+        print(f"unknown department {args.department!r}", file=sys.stderr)
+        return 2
+    password = os.environ.get("POSTSTELLE_PASSWORD") or getpass.getpass("Passwort: ")
+    try:
+        user = Accounts(open_store(config)).add_user(
+            args.username, args.name or args.username, password, Role(args.role), args.department
+        )
+    except AccountError as exc:
+        print(f"not created: {exc}", file=sys.stderr)
+        return 1
+    print(f"created {user.role.value} {user.username}")
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from poststelle.accounts import AccountError, Accounts, Scope
+    from poststelle.daemon import open_store
+
+    try:
+        secret, token = Accounts(open_store(_config(args))).create_token(
+            args.name, frozenset(Scope(s) for s in args.scope), args.department
+        )
+    except AccountError as exc:
+        print(f"not created: {exc}", file=sys.stderr)
+        return 1
+    print(f"token id {token.id}; the secret is shown once:\n{secret}")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from poststelle.accounts import Accounts
+    from poststelle.daemon import open_store
+
+    revoked = Accounts(open_store(_config(args))).revoke_token(args.token_id)
+    print("revoked" if revoked else "no such active token")
+    return 0 if revoked else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="poststelle", description=__doc__)
     parser.add_argument(
@@ -154,6 +200,28 @@ def build_parser() -> argparse.ArgumentParser:
     journal_sub.add_parser("verify", help="check the hash chain").set_defaults(
         func=cmd_journal_verify
     )
+
+    user = sub.add_parser("user", help="accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser(
+        "add", help="create an account (password from $POSTSTELLE_PASSWORD or asked)"
+    )
+    add.add_argument("username")
+    add.add_argument("--role", choices=["administrator", "clerk", "department"], required=True)
+    add.add_argument("--department")
+    add.add_argument("--name", help="display name")
+    add.set_defaults(func=cmd_user_add)
+
+    api = sub.add_parser("api-token", help="API tokens for machine clients")
+    api_sub = api.add_subparsers(dest="api_command", required=True)
+    create = api_sub.add_parser("create")
+    create.add_argument("name")
+    create.add_argument("--scope", action="append", choices=["upload", "department"], required=True)
+    create.add_argument("--department")
+    create.set_defaults(func=cmd_token_create)
+    revoke = api_sub.add_parser("revoke")
+    revoke.add_argument("token_id")
+    revoke.set_defaults(func=cmd_token_revoke)
 
     token = sub.add_parser("token", help="write an item's RFC 3161 time-stamp token to a file")
     token.add_argument("registry_number")
