@@ -56,7 +56,7 @@ class TimestampToken:
     gen_time_iso: str
     serial_number: int
     policy_oid: str
-    tsa_name: str
+    tsa: str
 
 
 class Timestamper(Protocol):

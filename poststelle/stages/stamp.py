@@ -26,7 +26,7 @@ def run(item: Item, services: Services) -> StageOutcome:
         gen_time=token.gen_time_iso,
         serial_number=str(token.serial_number),
         policy_oid=token.policy_oid,
-        tsa=token.tsa_name,
+        tsa=token.tsa,
         imprint_sha256=item.sha256,
     )
     return StageOutcome(
