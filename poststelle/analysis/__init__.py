@@ -1,0 +1,1 @@
+"""Analysis of what arrived: MIME structure and documents, under explicit limits."""
