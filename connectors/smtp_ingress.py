@@ -135,10 +135,11 @@ class StreamingSMTP(SMTP):
                     _Data.WRITE_FAILED: "451 4.3.0 Temporarily unable to store the message",
                 }[state]
             )
-            self._set_post_data_state()
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
             return
+        assert self.session is not None
         status = await self._ingress.finish_data(self.session, self.envelope, spool)
-        self._set_post_data_state()
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
         await self.push(status)
 
 
