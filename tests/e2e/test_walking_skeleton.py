@@ -27,7 +27,7 @@ def message(to: str, subject: str = "Antrag auf Baugenehmigung", body: str = "Ha
     msg["Subject"] = subject
     msg.set_content(body)
     msg.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="a.pdf")
-    return bytes(msg)
+    return msg.as_bytes(policy=email.policy.SMTP)  # CRLF, as it travels
 
 
 def tls_client(port: int) -> smtplib.SMTP:
@@ -176,8 +176,15 @@ def test_auth_is_not_advertised(running: tuple[Installation, Server]) -> None:
 def test_a_non_ascii_address_needs_smtputf8(running: tuple[Installation, Server]) -> None:
     installation, _ = running
     with tls_client(installation.smtp_port) as client:
+        client.command_encoding = "utf-8"
         code, _ = client.docmd("MAIL FROM:<bürger@example.org>")
-    assert code == 553
+        assert code == 553
+        client.rset()  # resets command_encoding to ASCII
+        client.command_encoding = "utf-8"
+        code, _ = client.docmd("MAIL FROM:<bürger@example.org> SMTPUTF8")
+        assert code == 250
+        code, _ = client.docmd(f"RCPT TO:<bürgerbüro@{DOMAIN}>")
+    assert code == 250
 
 
 def test_the_time_stamp_token_verifies_with_openssl(
