@@ -20,7 +20,8 @@ def redis_installation(installation: Installation) -> Iterator[Installation]:
     client.flushdb()
     installation.edit_config(
         r'^kind = "embedded"',
-        f'kind = "redis"\nurl = "redis://127.0.0.1:6379/{REDIS_DB}"\nreconcile_interval_seconds = 1',
+        f'kind = "redis"\nurl = "redis://127.0.0.1:6379/{REDIS_DB}"\n'
+        "reconcile_interval_seconds = 1",
     )
     yield installation
     client.flushdb()

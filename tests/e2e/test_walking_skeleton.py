@@ -60,7 +60,7 @@ def running(
 def test_a_message_reaches_the_department_and_the_sender_gets_a_receipt(
     running: tuple[Installation, Server],
 ) -> None:
-    installation, server = running
+    installation, _ = running
     data = message(f"bauamt@{DOMAIN}")
     number = send(installation, f"bauamt@{DOMAIN}", data)
 
