@@ -241,8 +241,9 @@ class SqlStore:
         with self.backend.write() as tx:
             now = self._clock()
             tx.execute(
-                "INSERT INTO superseded_results (item_id, stage, completed_at, superseded_at, data) "
-                f"SELECT item_id, stage, completed_at, ?, data FROM stage_results "
+                "INSERT INTO superseded_results "
+                "(item_id, stage, completed_at, superseded_at, data) "
+                "SELECT item_id, stage, completed_at, ?, data FROM stage_results "
                 f"WHERE item_id = ? AND stage IN ({marks})",
                 (now.isoformat(), item_id, *stages),
             )

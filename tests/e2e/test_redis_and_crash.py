@@ -40,8 +40,8 @@ def test_a_separate_worker_process_delivers_through_redis(
     start(redis_installation, "worker")
     send(redis_installation, f"bauamt@{DOMAIN}", message(f"bauamt@{DOMAIN}"))
     inbox = redis_installation.inbox("bauamt")
-    wait_for(lambda: len(redis_installation.maildir_messages(inbox)) == 1, 30, "delivery")
-    assert deliveries(redis_installation) == 1
+    wait_for(lambda: deliveries(redis_installation) == 1, 30, "the delivery to be recorded")
+    assert len(redis_installation.maildir_messages(inbox)) == 1
 
 
 @pytest.mark.redis
@@ -55,8 +55,8 @@ def test_items_queued_while_no_worker_runs_are_delivered_once_a_worker_starts(
     start(redis_installation).wait_listening()
     start(redis_installation, "worker")
     inbox = redis_installation.inbox("bauamt")
-    wait_for(lambda: len(redis_installation.maildir_messages(inbox)) == 3, 30, "3 deliveries")
-    assert deliveries(redis_installation) == 3
+    wait_for(lambda: deliveries(redis_installation) == 3, 30, "3 deliveries to be recorded")
+    assert len(redis_installation.maildir_messages(inbox)) == 3
 
 
 def test_an_item_accepted_before_a_sigkill_is_delivered_exactly_once_after_restart(
