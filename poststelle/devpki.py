@@ -28,12 +28,13 @@ class DevelopmentPki:
     tsa_key: Path
 
 
-def _name(common_name: str) -> x509.Name:
+def _name(common_name: str, domain: str) -> x509.Name:
     return x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANISATION),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, domain[:64]),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64]),
         ]
     )
 
@@ -102,7 +103,7 @@ def generate_development_pki(
     directory.chmod(0o700)
 
     root_key = ec.generate_private_key(ec.SECP256R1())
-    root_name = _name(f"Poststelle Entwicklungs-CA {domain}")
+    root_name = _name("Poststelle Entwicklungs-CA", domain)
     root = (
         _builder(root_name, root_name, root_key, 10)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -117,7 +118,7 @@ def generate_development_pki(
         *extensions: tuple[x509.ExtensionType, bool],
     ) -> x509.Certificate:
         builder = (
-            _builder(_name(common_name), root_name, key, 3)
+            _builder(_name(common_name, domain), root_name, key, 3)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(aki, critical=False)
         )
@@ -139,7 +140,7 @@ def generate_development_pki(
     )
     seal_key = ec.generate_private_key(ec.SECP256R1())
     seal = issue(
-        f"Poststelle {domain} Eingangsbestätigungen (Siegel, Entwicklung)",
+        "Poststelle Eingangsbestätigungen (Siegel, Entwicklung)",
         seal_key,
         (_key_usage(non_repudiation=True), True),
         (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), False),
@@ -147,7 +148,7 @@ def generate_development_pki(
     )
     tsa_key = ec.generate_private_key(ec.SECP256R1())
     tsa = issue(
-        f"Poststelle {domain} Zeitstempeldienst (nicht qualifiziert)",
+        "Poststelle Zeitstempeldienst (nicht qualifiziert)",
         tsa_key,
         (_key_usage(non_repudiation=True), True),
         (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), True),
