@@ -6,7 +6,8 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -34,6 +35,7 @@ class BlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._syncers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dirsync")
         self._tmp = root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True, mode=0o700)
 
@@ -67,15 +69,27 @@ class BlobStore:
 
     def adopt(self, tmp: Path, blob: StoredBlob) -> StoredBlob:
         """Move an already fsynced temp file (in this store's tmp dir) to its final name."""
-        final = self.path(blob.sha256)
-        if final.exists():
-            tmp.unlink(missing_ok=True)
-            return blob
-        final.parent.mkdir(exist_ok=True, mode=0o700)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, final)
-        fsync_directory(final.parent)
+        self.adopt_many([(tmp, blob)])
         return blob
+
+    def adopt_many(self, files: Sequence[tuple[Path, StoredBlob]]) -> None:
+        """Move fsynced temp files to their final names, then sync each directory once."""
+        touched: set[Path] = set()
+        for tmp, blob in files:
+            final = self.path(blob.sha256)
+            if final.exists():
+                tmp.unlink(missing_ok=True)
+                continue
+            final.parent.mkdir(exist_ok=True, mode=0o700)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, final)
+            touched.add(final.parent)
+        if len(touched) > 1:
+            # Concurrent syncs share the file system's journal commits.
+            list(self._syncers.map(fsync_directory, touched))
+        else:
+            for directory in touched:
+                fsync_directory(directory)
 
     def temp_file(self) -> tuple[int, Path]:
         """An open descriptor and path in the store's tmp dir, for streaming writers."""

@@ -75,7 +75,14 @@ class SqlStore:
     def accept(self, *, channel: Channel, envelope: Envelope, blob: StoredBlob) -> Item:
         """Register a stored blob as a new item: registry number, receipt time, journal entry.
         When this returns, the item is durable and may be acknowledged to the sender."""
-        item_id = uuid.uuid4().hex
+        (item,) = self.accept_many([(channel, envelope, blob)])
+        return item
+
+    def accept_many(
+        self, submissions: Sequence[tuple[Channel, Envelope, StoredBlob]]
+    ) -> list[Item]:
+        """Register several submissions in one transaction (one durable commit for all)."""
+        items = []
         with self.backend.write() as tx:
             received_at = self._clock()
             year = received_at.year
@@ -84,50 +91,57 @@ class SqlStore:
                 (year,),
             )
             (last,) = tx.execute(
-                "UPDATE registry_counter SET last = last + 1 WHERE year = ? RETURNING last",
-                (year,),
+                "UPDATE registry_counter SET last = last + ? WHERE year = ? RETURNING last",
+                (len(submissions), year),
             )[0]
-            item = Item(
-                id=item_id,
-                registry_number=f"{year}-{last:06d}",
-                channel=channel,
-                received_at=received_at,
-                sha256=blob.sha256,
-                size=blob.size,
-                envelope=envelope,
-                state=ItemState.RECEIVED,
-            )
-            tx.execute(
-                f"INSERT INTO items ({_ITEM_COLUMNS}, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    item.id,
-                    item.registry_number,
-                    item.channel.value,
-                    received_at.isoformat(),
-                    item.sha256,
-                    item.size,
-                    _dumps(envelope),
-                    item.state.value,
-                    None,
-                    received_at.isoformat(),
-                ),
-            )
-            self._journal(
-                tx,
+            first = last - len(submissions) + 1
+            for number, (channel, envelope, blob) in enumerate(submissions, start=first):
+                item = Item(
+                    id=uuid.uuid4().hex,
+                    registry_number=f"{year}-{number:06d}",
+                    channel=channel,
+                    received_at=received_at,
+                    sha256=blob.sha256,
+                    size=blob.size,
+                    envelope=envelope,
+                    state=ItemState.RECEIVED,
+                )
+                self._insert_item(tx, item)
+                items.append(item)
+        return items
+
+    def _insert_item(self, tx: Transaction, item: Item) -> None:
+        at = item.received_at
+        tx.execute(
+            f"INSERT INTO items ({_ITEM_COLUMNS}, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
                 item.id,
-                "item.received",
-                {
-                    "registry_number": item.registry_number,
-                    "channel": channel.value,
-                    "sha256": blob.sha256,
-                    "size": blob.size,
-                    "sender": envelope.sender,
-                    "recipients": list(envelope.recipients),
-                },
-                at=received_at,
-            )
-        return item
+                item.registry_number,
+                item.channel.value,
+                at.isoformat(),
+                item.sha256,
+                item.size,
+                _dumps(item.envelope),
+                item.state.value,
+                None,
+                at.isoformat(),
+            ),
+        )
+        self._journal(
+            tx,
+            item.id,
+            "item.received",
+            {
+                "registry_number": item.registry_number,
+                "channel": item.channel.value,
+                "sha256": item.sha256,
+                "size": item.size,
+                "sender": item.envelope.sender,
+                "recipients": list(item.envelope.recipients),
+            },
+            at=at,
+        )
 
     # -- items -----------------------------------------------------------------------------
 

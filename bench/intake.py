@@ -1,0 +1,156 @@
+"""Intake benchmark: durable SMTP intake of Poststelle side by side with Postfix, same load."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from bench.common import REPO, free_port, wait_port
+
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+MESSAGE_BYTES = 4096
+REDIS_DB = 9
+
+
+@dataclass(frozen=True)
+class Rate:
+    server: str
+    sessions: int
+    messages: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.messages / self.seconds
+
+
+def smtp_source(port: int, sessions: int, messages: int, domain: str) -> float:
+    """Send `messages` with `sessions` parallel sessions; return the elapsed seconds."""
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            SMTP_SOURCE,
+            "-s", str(sessions), "-m", str(messages), "-l", str(MESSAGE_BYTES),
+            "-f", "bench@sender.example", "-t", f"eingang@{domain}",
+            f"127.0.0.1:{port}",
+        ],
+        check=True,
+        timeout=600,
+    )  # fmt: skip
+    return time.perf_counter() - started
+
+
+@contextmanager
+def postfix(workdir: Path) -> Iterator[int]:
+    """A private Postfix instance on a loopback port that queues (with fsync) and discards."""
+    port = free_port()
+    conf, queue, data = workdir / "conf", workdir / "queue", workdir / "data"
+    for d in (conf, queue, data):
+        d.mkdir(parents=True)
+    shutil.chown(data, "postfix", "postfix")
+    master = Path("/etc/postfix/master.cf").read_text()
+    master = re.sub(
+        r"^smtp\s+inet\s.*$", f"127.0.0.1:{port} inet n - n - - smtpd", master, flags=re.M
+    )
+    (conf / "master.cf").write_text(master)
+    (conf / "main.cf").write_text(
+        f"""\
+compatibility_level = 3.6
+queue_directory = {queue}
+data_directory = {data}
+mail_owner = postfix
+setgid_group = postdrop
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = bench.localhost
+mydestination =
+relay_domains = bench.test
+mynetworks = 127.0.0.0/8
+smtpd_recipient_restrictions = permit_mynetworks, reject
+default_transport = discard
+relay_transport = discard
+local_transport = discard
+maillog_file = {workdir}/maillog
+maillog_file_prefixes = {workdir}
+smtpd_client_connection_rate_limit = 0
+default_process_limit = 100
+"""
+    )
+    subprocess.run(["postfix", "-c", str(conf), "start"], check=True, capture_output=True)
+    try:
+        wait_port(port, 30)
+        yield port
+    finally:
+        subprocess.run(["postfix", "-c", str(conf), "stop"], check=False, capture_output=True)
+
+
+@contextmanager
+def poststelle(workdir: Path) -> Iterator[int]:
+    """Poststelle intake with the Redis broker and no workers: acceptance only, as Postfix's
+    queue-then-discard is acceptance only. Durability before 250 is unchanged."""
+    smtp_port, http_port = free_port(), free_port()
+    root = workdir / "poststelle"
+    cli = [sys.executable, "-m", "poststelle.cli"]
+    subprocess.run(
+        [*cli, "init", str(root), "--domain", "bench.test",
+         "--smtp-port", str(smtp_port), "--http-port", str(http_port)],
+        check=True, capture_output=True, cwd=REPO,
+    )  # fmt: skip
+    config = root / "poststelle.toml"
+    text = config.read_text()
+    text = text.replace('starttls = "offered"', 'starttls = "off"')
+    text = text.replace('log_format = "console"', 'log_format = "json"')
+    text = text.replace(
+        'kind = "embedded"', f'kind = "redis"\nurl = "redis://127.0.0.1:6379/{REDIS_DB}"'
+    )
+    config.write_text(text)
+    redis.Redis(db=REDIS_DB).flushdb()
+    log = (root / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [*cli, "--config", str(config), "serve"], stdout=log, stderr=log, cwd=REPO
+    )
+    try:
+        wait_port(smtp_port, 30)
+        yield smtp_port
+    finally:
+        process.terminate()
+        process.wait(30)
+        redis.Redis(db=REDIS_DB).flushdb()
+
+
+def run(workdir: Path, messages: int) -> list[tuple[Rate, Rate]]:
+    results = []
+    for sessions in (1, 10):
+        with postfix(workdir / f"postfix-{sessions}") as port:
+            postfix_rate = Rate(
+                "postfix", sessions, messages, smtp_source(port, sessions, messages, "bench.test")
+            )
+        with poststelle(workdir / f"poststelle-{sessions}") as port:
+            ours = Rate(
+                "poststelle",
+                sessions,
+                messages,
+                smtp_source(port, sessions, messages, "bench.test"),
+            )
+        results.append((ours, postfix_rate))
+    return results
+
+
+def report(results: list[tuple[Rate, Rate]]) -> list[str]:
+    lines = ["intake (durable before 250, 4 KiB messages, smtp-source):"]
+    for ours, theirs in results:
+        lines.append(
+            f"  {ours.sessions:>2} sessions: poststelle {ours.per_second:7.1f}/s   "
+            f"postfix {theirs.per_second:7.1f}/s   ratio {ours.per_second / theirs.per_second:4.2f}"
+        )
+    return lines
