@@ -1,0 +1,299 @@
+"""Validate each SignerInfo of a CMS SignedData over given content, as ETSI indications."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import structlog
+from asn1crypto import cms
+from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
+from pyhanko.sign.validation.status import StandardCMSSignatureStatus
+
+from poststelle.verification.certinfo import certificate_info
+from poststelle.verification.formats import VerificationContext
+from poststelle.verification.model import (
+    BaselineLevel,
+    Check,
+    CheckOutcome,
+    Indication,
+    Qualification,
+    RevocationInfo,
+    RevocationStatus,
+    SignatureFormat,
+    SignatureReport,
+    SubIndication,
+)
+from poststelle.verification.trust import fetch_failures
+
+log = structlog.get_logger("poststelle.verification")
+
+WEAK_DIGESTS = frozenset({"md5", "sha1"})
+
+
+def _check(name: str, ok: bool | None, detail: str, detail_de: str) -> Check:
+    outcome = {
+        True: CheckOutcome.PASSED,
+        False: CheckOutcome.FAILED,
+        None: CheckOutcome.INDETERMINATE,
+    }[ok]
+    return Check(name, outcome, detail, detail_de)
+
+
+def format_failure(fmt: SignatureFormat, reason: str, field_name: str = "") -> SignatureReport:
+    return SignatureReport(
+        format=fmt,
+        indication=Indication.TOTAL_FAILED,
+        sub_indication=SubIndication.FORMAT_FAILURE,
+        checks=(
+            _check(
+                "format", False, reason, f"Die Signatur ist nicht lesbar oder fehlerhaft: {reason}"
+            ),
+        ),
+        qualification=Qualification.NOT_ADES,
+        field_name=field_name,
+    )
+
+
+def _single_signer(signed_data: cms.SignedData, signer: cms.SignerInfo) -> cms.SignedData:
+    copy = signed_data.copy()
+    copy["signer_infos"] = [signer]
+    copy["encap_content_info"] = {"content_type": signed_data["encap_content_info"]["content_type"]}
+    return copy
+
+
+def _sub_indication(name: str) -> SubIndication:
+    try:
+        return SubIndication(name)
+    except ValueError:
+        return SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE
+
+
+def _revocation(status: StandardCMSSignatureStatus, fetch_failed: bool) -> RevocationInfo:
+    details = status.revocation_details
+    if details is not None:
+        return RevocationInfo(
+            status=RevocationStatus.REVOKED,
+            source="ocsp/crl",
+            revoked_at=details.revocation_date,
+            reason=str(details.revocation_reason.native) if details.revocation_reason else "",
+        )
+    if status.trusted:
+        return RevocationInfo(RevocationStatus.GOOD, "ocsp/crl")
+    if fetch_failed:
+        return RevocationInfo(RevocationStatus.UNAVAILABLE, "")
+    return RevocationInfo(RevocationStatus.NOT_CHECKED, "")
+
+
+def _classify(
+    status: StandardCMSSignatureStatus, fetch_failed: bool, moment: datetime
+) -> tuple[Indication, SubIndication | None, list[Check]]:
+    checks = [
+        _check(
+            "integrity",
+            status.intact,
+            "the signed content is unchanged" if status.intact else "the content was changed",
+            "Die signierten Daten sind unverändert."
+            if status.intact
+            else "Die signierten Daten wurden nach dem Signieren verändert.",
+        ),
+    ]
+    if not status.intact:
+        return Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE, checks
+    checks.append(
+        _check(
+            "signature",
+            status.valid,
+            "the cryptographic signature is valid" if status.valid else "the signature is broken",
+            "Die kryptografische Signatur ist gültig."
+            if status.valid
+            else "Die kryptografische Signatur ist ungültig.",
+        )
+    )
+    if not status.valid:
+        return Indication.TOTAL_FAILED, SubIndication.SIG_CRYPTO_FAILURE, checks
+    if status.revoked:
+        checks.append(
+            _check(
+                "revocation", False, "the certificate is revoked", "Das Zertifikat ist gesperrt."
+            )
+        )
+        return Indication.TOTAL_FAILED, SubIndication.REVOKED, checks
+    if status.trusted:
+        checks.append(
+            _check(
+                "certificate_path",
+                True,
+                "a path to a trust anchor was validated, revocation checked",
+                "Der Zertifikatspfad zu einem Vertrauensanker ist gültig; der Sperrstatus ist "
+                "geprüft.",
+            )
+        )
+        return Indication.TOTAL_PASSED, None, checks
+    indic = status.trust_problem_indic
+    name = str(getattr(indic, "name", "CERTIFICATE_CHAIN_GENERAL_FAILURE"))
+    if fetch_failed and name == "CERTIFICATE_CHAIN_GENERAL_FAILURE":
+        checks.append(
+            _check(
+                "revocation",
+                None,
+                "the revocation service could not be reached; verify again later",
+                "Der Sperrdienst war nicht erreichbar; die Prüfung wird später wiederholt.",
+            )
+        )
+        return Indication.INDETERMINATE, SubIndication.TRY_LATER, checks
+    sub = _sub_indication(name)
+    if sub is SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE:
+        if status.signing_cert.not_valid_before > moment:
+            sub = SubIndication.NOT_YET_VALID
+        elif status.signing_cert.not_valid_after < moment:
+            sub = SubIndication.OUT_OF_BOUNDS_NO_POE
+    total_failed = sub in (SubIndication.EXPIRED, SubIndication.NOT_YET_VALID)
+    checks.append(
+        _check(
+            "certificate_path",
+            False if total_failed else None,
+            f"the certificate path does not validate: {name}",
+            f"Der Zertifikatspfad ist nicht gültig ({name}).",
+        )
+    )
+    return (Indication.TOTAL_FAILED if total_failed else Indication.INDETERMINATE), sub, checks
+
+
+def _constraints(
+    status: StandardCMSSignatureStatus,
+    context: VerificationContext,
+    bind_to_sender: bool,
+) -> list[Check]:
+    checks = []
+    signed_at: datetime | None = status.signer_reported_dt
+    if signed_at is not None:
+        future = signed_at > context.validation_time
+        checks.append(
+            _check(
+                "signing_time",
+                not future,
+                f"claimed signing time {signed_at.isoformat()}"
+                + (" is after the receipt time" if future else ""),
+                f"Angegebene Signaturzeit {signed_at:%d.%m.%Y %H:%M:%S} UTC"
+                + (" liegt nach dem Eingangszeitpunkt." if future else "."),
+            )
+        )
+    digest = status.md_algorithm.lower()
+    weak = digest in WEAK_DIGESTS
+    checks.append(
+        _check(
+            "algorithms",
+            not weak,
+            f"digest algorithm {digest}" + (" is too weak" if weak else ""),
+            f"Hashverfahren {digest}" + (" gilt nicht mehr als sicher." if weak else "."),
+        )
+    )
+    if bind_to_sender:
+        addresses = certificate_info(status.signing_cert).email_addresses
+        sender = context.sender_address.lower()
+        bound = bool(sender) and sender in addresses
+        checks.append(
+            _check(
+                "sender_identity",
+                bound,
+                f"signer {', '.join(addresses) or '(no e-mail address)'} vs sender {sender}",
+                "Der Unterzeichner ist der Absender der Nachricht."
+                if bound
+                else f"Der Unterzeichner ({', '.join(addresses) or 'ohne E-Mail-Adresse'}) "
+                f"ist nicht der Absender ({sender or 'unbekannt'}).",
+            )
+        )
+    return checks
+
+
+async def verify_signed_data(
+    content: bytes,
+    cms_der: bytes,
+    context: VerificationContext,
+    *,
+    fmt: SignatureFormat,
+    field_name: str,
+    bind_to_sender: bool = False,
+) -> tuple[SignatureReport, ...]:
+    """One report per SignerInfo; never raises for malformed input."""
+    try:
+        info = cms.ContentInfo.load(cms_der)
+        if info["content_type"].native != "signed_data":
+            return (format_failure(fmt, "the CMS object is not SignedData", field_name),)
+        signed_data = info["content"]
+        signers: Sequence[cms.SignerInfo] = list(signed_data["signer_infos"])
+        econtent_type = signed_data["encap_content_info"]["content_type"].native
+    except (ValueError, TypeError, KeyError) as exc:
+        return (format_failure(fmt, f"the CMS structure cannot be parsed: {exc}", field_name),)
+    if not signers:
+        return (format_failure(fmt, "the SignedData holds no signature", field_name),)
+    reports = []
+    for index, signer in enumerate(signers, start=1):
+        label = field_name if len(signers) == 1 else f"{field_name}#{index}"
+        if econtent_type != "data":
+            reports.append(
+                format_failure(fmt, f"unexpected encapsulated content type {econtent_type}", label)
+            )
+            continue
+        reports.append(
+            await _verify_signer(
+                content, _single_signer(signed_data, signer), context, fmt, label, bind_to_sender
+            )
+        )
+    return tuple(reports)
+
+
+async def _verify_signer(
+    content: bytes,
+    signed_data: cms.SignedData,
+    context: VerificationContext,
+    fmt: SignatureFormat,
+    label: str,
+    bind_to_sender: bool,
+) -> SignatureReport:
+    validation_context = context.validation_context(context.validation_time)
+    try:
+        status = await async_validate_detached_cms(
+            content, signed_data, signer_validation_context=validation_context
+        )
+    except Exception as exc:  # pyHanko raises for structurally unusable signatures
+        log.info("verification.unusable_signature", error=str(exc), field=label)
+        return format_failure(fmt, f"{type(exc).__name__}: {exc}", label)
+    fetch_failed = bool(fetch_failures(validation_context))
+    indication, sub, checks = _classify(status, fetch_failed, context.validation_time)
+    constraints = _constraints(status, context, bind_to_sender)
+    checks += constraints
+    if indication is Indication.TOTAL_PASSED:
+        failed = [c for c in constraints if c.outcome is CheckOutcome.FAILED]
+        if any(c.name == "algorithms" for c in failed):
+            indication, sub = Indication.INDETERMINATE, SubIndication.CRYPTO_CONSTRAINTS_FAILURE
+        elif failed:
+            indication, sub = Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE
+    signer = certificate_info(status.signing_cert)
+    path = (
+        tuple(certificate_info(c) for c in status.validation_path.iter_certs(include_root=True))
+        if status.validation_path is not None
+        else ()
+    )
+    qualification = Qualification.INDETERMINATE
+    if indication is Indication.TOTAL_PASSED:
+        path_der = [status.signing_cert.dump()]
+        qualification = context.qualify(signer, path_der, context.validation_time)
+    return SignatureReport(
+        format=fmt,
+        indication=indication,
+        sub_indication=sub,
+        checks=tuple(checks),
+        signer=signer,
+        validation_path=path,
+        signing_time=status.signer_reported_dt,
+        revocation=_revocation(status, fetch_failed),
+        level=BaselineLevel.B_B,
+        qualification=qualification,
+        digest_algorithm=status.md_algorithm,
+        signature_algorithm=str(
+            signed_data["signer_infos"][0]["signature_algorithm"]["algorithm"].native
+        ),
+        field_name=label,
+    )

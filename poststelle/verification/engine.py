@@ -1,0 +1,110 @@
+"""The verification engine: every signature an item carries, in one report."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import structlog
+
+from poststelle.verification.formats import DocumentInput, SignatureHandler, VerificationContext
+from poststelle.verification.model import (
+    Check,
+    CheckOutcome,
+    DocumentReport,
+    Indication,
+    ItemVerdict,
+    SignatureFormat,
+    SignatureReport,
+    SubIndication,
+    VerificationReport,
+)
+from poststelle.verification.smime import verify_layers
+from poststelle.verification.unwrap import Unwrapped
+
+log = structlog.get_logger("poststelle.verification")
+
+SCHEMA_VERSION = "1"
+MESSAGE = "Nachricht (S/MIME)"
+
+
+def verdict(signatures: Sequence[SignatureReport]) -> ItemVerdict:
+    if not signatures:
+        return ItemVerdict.UNSIGNED
+    indications = {s.indication for s in signatures}
+    if Indication.TOTAL_FAILED in indications:
+        return ItemVerdict.FAILED
+    if Indication.INDETERMINATE in indications:
+        return ItemVerdict.INDETERMINATE
+    return ItemVerdict.PASSED
+
+
+def _crashed(handler: SignatureHandler, exc: Exception) -> SignatureReport:
+    try:
+        fmt = SignatureFormat(handler.name)
+    except ValueError:
+        fmt = SignatureFormat.CADES_DETACHED
+    reason = f"{type(exc).__name__}: {exc}"
+    return SignatureReport(
+        format=fmt,
+        indication=Indication.INDETERMINATE,
+        sub_indication=SubIndication.SIGNED_DATA_NOT_FOUND,
+        checks=(
+            Check(
+                "format",
+                CheckOutcome.INDETERMINATE,
+                f"the check could not be completed: {reason}",
+                f"Die Prüfung konnte nicht abgeschlossen werden: {reason}",
+            ),
+        ),
+        field_name=handler.name,
+    )
+
+
+async def verify_item(
+    unwrapped: Unwrapped | None,
+    documents: Sequence[DocumentInput],
+    context: VerificationContext,
+    handlers: Sequence[SignatureHandler],
+) -> VerificationReport:
+    """Never raises: a handler that fails unexpectedly yields INDETERMINATE for its document."""
+    reports: list[DocumentReport] = []
+    if unwrapped is not None and unwrapped.layers:
+        signatures = await verify_layers(unwrapped, context)
+        reports.append(
+            DocumentReport(
+                MESSAGE,
+                hashlib.sha256(unwrapped.content).hexdigest(),
+                "message/rfc822",
+                signatures,
+                tuple(layer.problem for layer in unwrapped.layers if layer.problem),
+            )
+        )
+    for document in documents:
+        found: list[SignatureReport] = []
+        for handler in handlers:
+            if not handler.claims(document):
+                continue
+            try:
+                found += await handler.verify(document, documents, context)
+            except Exception as exc:
+                log.error("verification.handler_failed", handler=handler.name, exc_info=True)
+                found.append(_crashed(handler, exc))
+        if found:
+            reports.append(
+                DocumentReport(
+                    document.name,
+                    hashlib.sha256(document.data).hexdigest(),
+                    document.content_type,
+                    tuple(found),
+                )
+            )
+    every = [s for d in reports for s in d.signatures]
+    return VerificationReport(
+        schema_version=SCHEMA_VERSION,
+        validation_time=context.validation_time,
+        generated_at=datetime.now(UTC),
+        verdict=verdict(every),
+        documents=tuple(reports),
+    )

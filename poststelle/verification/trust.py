@@ -1,0 +1,89 @@
+"""Trust settings and the pyHanko validation contexts built from them (hard-fail revocation)."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from asn1crypto import pem, x509
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+from pyhanko_certvalidator.fetchers.api import FetcherBackend, Fetchers
+
+
+@dataclass(frozen=True, slots=True)
+class TrustSettings:
+    anchors: tuple[Path, ...]  # certificates trusted as roots (PEM or DER files)
+    intermediates: tuple[Path, ...] = ()  # certificates that help build paths
+    allow_fetching: bool = True  # fetch OCSP/CRL online; without it, revocation is INDETERMINATE
+
+
+def load_certificates(path: Path) -> list[x509.Certificate]:
+    data = path.read_bytes()
+    if pem.detect(data):
+        return [x509.Certificate.load(der) for _, _, der in pem.unarmor(data, multiple=True)]
+    return [x509.Certificate.load(data)]
+
+
+class _Recording:
+    """An OCSP or CRL fetcher that remembers which fetches failed, and why."""
+
+    def __init__(self, inner: Any, failures: list[Exception]) -> None:
+        self._inner = inner
+        self._failures = failures
+
+    async def fetch(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await self._inner.fetch(*args, **kwargs)
+        except Exception as exc:
+            self._failures.append(exc)
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+_FETCH_FAILURES: weakref.WeakKeyDictionary[ValidationContext, list[Exception]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def fetch_failures(context: ValidationContext) -> list[Exception]:
+    """Revocation fetches that failed while validating with `context`: an unreachable OCSP
+    responder or CRL server, which pyHanko reports only as a general chain failure."""
+    return _FETCH_FAILURES.get(context, [])
+
+
+def validation_contexts(
+    settings: TrustSettings, fetcher_backend: FetcherBackend | None = None
+) -> Callable[[datetime], ValidationContext]:
+    """A factory of validation contexts as of a given moment: the configured anchors, and
+    revocation checked hard-fail, so that missing revocation information is never 'valid'."""
+    roots = [c for p in settings.anchors for c in load_certificates(p)]
+    others = [c for p in settings.intermediates for c in load_certificates(p)]
+
+    backend = fetcher_backend or AIOHttpFetcherBackend()
+
+    def at(moment: datetime) -> ValidationContext:
+        failures: list[Exception] = []
+        fetchers = backend.get_fetchers()
+        context = ValidationContext(
+            trust_roots=roots,
+            other_certs=others,
+            moment=moment,
+            allow_fetching=settings.allow_fetching,
+            revocation_mode="hard-fail",
+            fetchers=Fetchers(
+                ocsp_fetcher=_Recording(fetchers.ocsp_fetcher, failures),  # type: ignore[arg-type]
+                crl_fetcher=_Recording(fetchers.crl_fetcher, failures),  # type: ignore[arg-type]
+                cert_fetcher=fetchers.cert_fetcher,
+            ),
+        )
+        _FETCH_FAILURES[context] = failures
+        return context
+
+    return at

@@ -1,0 +1,305 @@
+"""S/MIME verification against a test PKI made at test time: what an authority may act on."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+
+import aiohttp
+import pytest
+from certomancer.integrations.aiohttp_illusionist import AsyncIllusionist
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+
+from poststelle.verification.cades import CadesDetached
+from poststelle.verification.engine import verify_item
+from poststelle.verification.formats import DocumentInput, VerificationContext
+from poststelle.verification.model import (
+    Indication,
+    ItemVerdict,
+    Qualification,
+    RevocationStatus,
+    SignatureFormat,
+    SubIndication,
+)
+from poststelle.verification.qualification import CertificateQualifier
+from poststelle.verification.trust import TrustSettings, validation_contexts
+from poststelle.verification.unwrap import unwrap
+from tests.support.testpki import GeneratedPki
+
+RECEIVED = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
+    return GeneratedPki.build(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+async def pki_session(pki: GeneratedPki) -> AsyncIterator[aiohttp.ClientSession]:
+    async with AsyncIllusionist(pki.arch, at_time=RECEIVED).serving_session() as session:
+        yield session
+
+
+def context(
+    pki: GeneratedPki,
+    session: aiohttp.ClientSession,
+    sender: str,
+    *,
+    at: datetime = RECEIVED,
+) -> VerificationContext:
+    settings = TrustSettings(anchors=(pki.root_path,))
+    return VerificationContext(
+        validation_time=at,
+        validation_context=validation_contexts(settings, AIOHttpFetcherBackend(session)),
+        qualify=CertificateQualifier(),
+        sender_address=sender,
+    )
+
+
+def inner(body: str = "Ich beantrage die Baugenehmigung.") -> bytes:
+    part = EmailMessage()
+    part.set_content(body)
+    return part.as_bytes(policy=SMTP)
+
+
+def signer(
+    pki: GeneratedPki, label: str
+) -> tuple[x509.Certificate, object, list[x509.Certificate]]:
+    cert = x509.load_der_x509_certificate(pki.certificate(label).dump())
+    interm = x509.load_der_x509_certificate(pki.certificate("interm").dump())
+    return cert, pki.crypto_key(label), [interm]
+
+
+def detached(pki: GeneratedPki, label: str, sender: str, content: bytes | None = None) -> bytes:
+    cert, key, chain = signer(pki, label)
+    builder = (
+        pkcs7.PKCS7SignatureBuilder()
+        .set_data(content or inner())
+        .add_signer(
+            cert,
+            key,
+            hashes.SHA256(),  # type: ignore[arg-type]
+        )
+    )
+    for extra in chain:
+        builder = builder.add_certificate(extra)
+    signed = builder.sign(serialization.Encoding.SMIME, [pkcs7.PKCS7Options.DetachedSignature])
+    headers = f"From: {sender}\r\nTo: bauamt@amt.example\r\nSubject: Antrag\r\n".encode()
+    return headers + signed.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
+
+
+def opaque(pki: GeneratedPki, label: str, sender: str) -> bytes:
+    cert, key, chain = signer(pki, label)
+    builder = (
+        pkcs7.PKCS7SignatureBuilder()
+        .set_data(inner())
+        .add_signer(
+            cert,
+            key,
+            hashes.SHA256(),  # type: ignore[arg-type]
+        )
+    )
+    for extra in chain:
+        builder = builder.add_certificate(extra)
+    der = builder.sign(serialization.Encoding.DER, [])
+    body = base64.encodebytes(der).replace(b"\n", b"\r\n")
+    return (
+        f"From: {sender}\r\nTo: bauamt@amt.example\r\nSubject: Antrag\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode() + body
+
+
+async def check(raw: bytes, ctx: VerificationContext):  # type: ignore[no-untyped-def]
+    report = await verify_item(unwrap(raw), [], ctx, [])
+    (document,) = report.documents
+    return report, document.signatures
+
+
+async def test_a_qualified_signature_by_the_sender_passes_as_qesig(
+    pki: GeneratedPki, pki_session: aiohttp.ClientSession
+) -> None:
+    sender = "alice@example.org"
+    report, (sig,) = await check(
+        detached(pki, "qualified", sender), context(pki, pki_session, sender)
+    )
+    assert (sig.indication, sig.sub_indication) == (Indication.TOTAL_PASSED, None)
+    assert sig.format is SignatureFormat.SMIME_DETACHED
+    assert sig.qualification is Qualification.QESIG
+    assert sig.signer is not None and "Alice Qualifiziert" in sig.signer.subject
+    assert sig.revocation is not None and sig.revocation.status is RevocationStatus.GOOD
+    assert report.verdict is ItemVerdict.PASSED
+    assert {c.name for c in sig.checks} >= {
+        "integrity",
+        "signature",
+        "certificate_path",
+        "sender_identity",
+    }
+
+
+async def test_an_opaque_signature_passes_too(
+    pki: GeneratedPki, pki_session: aiohttp.ClientSession
+) -> None:
+    sender = "alice@example.org"
+    _, (sig,) = await check(opaque(pki, "qualified", sender), context(pki, pki_session, sender))
+    assert sig.indication is Indication.TOTAL_PASSED
+    assert sig.format is SignatureFormat.SMIME_OPAQUE
+
+
+async def test_a_signer_without_qc_statements_is_an_advanced_signature(
+    pki: GeneratedPki, pki_session: aiohttp.ClientSession
+) -> None:
+    sender = "bob@example.org"
+    _, (sig,) = await check(detached(pki, "plain", sender), context(pki, pki_session, sender))
+    assert sig.indication is Indication.TOTAL_PASSED
+    assert sig.qualification is Qualification.ADESIG
+
+
+def p7s(pki: GeneratedPki, label: str, data: bytes) -> bytes:
+    cert, key, chain = signer(pki, label)
+    builder = (
+        pkcs7.PKCS7SignatureBuilder()
+        .set_data(data)
+        .add_signer(
+            cert,
+            key,
+            hashes.SHA256(),  # type: ignore[arg-type]
+        )
+    )
+    for extra in chain:
+        builder = builder.add_certificate(extra)
+    return builder.sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.DetachedSignature])
+
+
+async def test_a_detached_p7s_with_a_qualified_seal_is_a_qeseal(
+    pki: GeneratedPki, pki_session: aiohttp.ClientSession
+) -> None:
+    pdf = DocumentInput("bescheid.pdf", "application/pdf", b"%PDF-1.7 Bescheid")
+    signature = DocumentInput(
+        "bescheid.pdf.p7s", "application/pkcs7-signature", p7s(pki, "seal", pdf.data)
+    )
+    report = await verify_item(
+        None, [pdf, signature], context(pki, pki_session, ""), [CadesDetached()]
+    )
+    ((sig,),) = [d.signatures for d in report.documents]
+    assert (sig.indication, sig.qualification) == (Indication.TOTAL_PASSED, Qualification.QESEAL)
+    assert sig.format is SignatureFormat.CADES_DETACHED
+
+
+async def test_a_p7s_over_other_bytes_fails(
+    pki: GeneratedPki, pki_session: aiohttp.ClientSession
+) -> None:
+    pdf = DocumentInput("antrag.pdf", "application/pdf", b"%PDF-1.7 Antrag")
+    signature = DocumentInput(
+        "antrag.pdf.p7s", "application/pkcs7-signature", p7s(pki, "qualified", b"other")
+    )
+    report = await verify_item(
+        None, [pdf, signature], context(pki, pki_session, ""), [CadesDetached()]
+    )
+    assert report.documents[0].signatures[0].sub_indication is SubIndication.HASH_FAILURE
+
+
+async def test_tampered_content_is_a_hash_failure(
+    pki: GeneratedPki, pki_session: aiohttp.ClientSession
+) -> None:
+    sender = "alice@example.org"
+    raw = detached(pki, "qualified", sender).replace(b"Baugenehmigung", b"Abrissgenehmigung")
+    report, (sig,) = await check(raw, context(pki, pki_session, sender))
+    assert (sig.indication, sig.sub_indication) == (
+        Indication.TOTAL_FAILED,
+        SubIndication.HASH_FAILURE,
+    )
+    assert report.verdict is ItemVerdict.FAILED
+
+
+async def test_a_revoked_certificate_fails(
+    pki: GeneratedPki, pki_session: aiohttp.ClientSession
+) -> None:
+    sender = "rita@example.org"
+    _, (sig,) = await check(detached(pki, "revoked", sender), context(pki, pki_session, sender))
+    assert sig.indication is not Indication.TOTAL_PASSED
+    assert sig.sub_indication in (SubIndication.REVOKED, SubIndication.REVOKED_NO_POE)
+
+
+async def test_an_expired_certificate_does_not_pass(
+    pki: GeneratedPki, pki_session: aiohttp.ClientSession
+) -> None:
+    sender = "erik@example.org"
+    _, (sig,) = await check(detached(pki, "expired", sender), context(pki, pki_session, sender))
+    assert sig.indication is not Indication.TOTAL_PASSED
+    assert sig.sub_indication in (SubIndication.EXPIRED, SubIndication.OUT_OF_BOUNDS_NO_POE)
+
+
+async def test_a_not_yet_valid_certificate_does_not_pass(
+    pki: GeneratedPki, pki_session: aiohttp.ClientSession
+) -> None:
+    sender = "nora@example.org"
+    _, (sig,) = await check(detached(pki, "notyet", sender), context(pki, pki_session, sender))
+    assert sig.indication is not Indication.TOTAL_PASSED
+    assert sig.sub_indication in (SubIndication.NOT_YET_VALID, SubIndication.OUT_OF_BOUNDS_NO_POE)
+
+
+async def test_a_signer_who_is_not_the_sender_is_indeterminate(
+    pki: GeneratedPki, pki_session: aiohttp.ClientSession
+) -> None:
+    raw = detached(pki, "qualified", "mallory@example.org")
+    _, (sig,) = await check(raw, context(pki, pki_session, "mallory@example.org"))
+    assert (sig.indication, sig.sub_indication) == (
+        Indication.INDETERMINATE,
+        SubIndication.SIG_CONSTRAINTS_FAILURE,
+    )
+    failed = [c for c in sig.checks if c.name == "sender_identity"]
+    assert failed and "nicht der Absender" in failed[0].detail_de
+
+
+async def test_a_signing_time_after_receipt_is_indeterminate(
+    pki: GeneratedPki, pki_session: aiohttp.ClientSession
+) -> None:
+    sender = "alice@example.org"
+    earlier = datetime(2026, 1, 1, tzinfo=UTC)  # received before it claims to be signed
+    _, (sig,) = await check(
+        detached(pki, "qualified", sender), context(pki, pki_session, sender, at=earlier)
+    )
+    assert sig.indication is not Indication.TOTAL_PASSED
+    assert any(c.name == "signing_time" and c.outcome.value == "failed" for c in sig.checks)
+
+
+async def test_an_unreachable_responder_means_try_later_never_valid(pki: GeneratedPki) -> None:
+    sender = "alice@example.org"
+    async with aiohttp.ClientSession() as nowhere:  # pki.test does not resolve
+        _, (sig,) = await check(detached(pki, "qualified", sender), context(pki, nowhere, sender))
+    assert sig.indication is Indication.INDETERMINATE
+    assert sig.sub_indication is SubIndication.TRY_LATER
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"Content-Type: application/pkcs7-mime; smime-type=signed-data\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nMIIBIjANBgkqhkiG9w0BAQEFAAOC\r\n",
+        b'Content-Type: multipart/signed; boundary="b"; protocol="application/pkcs7-signature"\r\n'
+        b"\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\n"
+        b"Content-Type: application/pkcs7-signature\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"Z2FyYmFnZQ==\r\n--b--\r\n",
+    ],
+    ids=["truncated-cms", "garbage-signature"],
+)
+async def test_malformed_signatures_are_format_failures_not_exceptions(
+    raw: bytes, pki: GeneratedPki, pki_session: aiohttp.ClientSession
+) -> None:
+    _, (sig,) = await check(raw, context(pki, pki_session, "a@example.org"))
+    assert (sig.indication, sig.sub_indication) == (
+        Indication.TOTAL_FAILED,
+        SubIndication.FORMAT_FAILURE,
+    )
+
+
+def test_an_unsigned_message_has_no_layers(tmp_path: Path) -> None:
+    assert unwrap(inner()).layers == ()
