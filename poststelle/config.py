@@ -97,6 +97,14 @@ class ReceiptSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class VerificationSettings:
+    anchors: tuple[Path, ...]  # trust anchors for signatures (CA certificates)
+    intermediates: tuple[Path, ...]
+    allow_fetching: bool  # OCSP/CRL online; revocation is always hard-fail
+    retry_minutes: float  # TRY_LATER results are verified again after this long
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     authority: str
@@ -110,6 +118,8 @@ class Config:
     timestamp: TimestampSettings
     pipeline: tuple[str, ...]
     routing_policy: Path
+    procedure_policy: Path
+    verification: VerificationSettings
     departments: dict[str, DepartmentSettings]
     outbox: OutboxSettings
     receipts: ReceiptSettings
@@ -136,6 +146,7 @@ def load_config(path: Path) -> Config:
             "departments",
             "outbox",
             "receipts",
+            "verification",
         }
     )
     main = root.sub("poststelle")
@@ -157,10 +168,29 @@ def load_config(path: Path) -> Config:
         broker=_broker(root.sub("broker")),
         timestamp=_timestamp(root.sub("timestamp")),
         pipeline=_pipeline(root.sub("pipeline")),
-        routing_policy=root.sub("policies").path("routing", "policies/routing.toml"),
+        routing_policy=_policies(root).path("routing", "policies/routing.toml"),
+        procedure_policy=_policies(root).path("procedures", "policies/procedures.toml"),
+        verification=_verification(root.sub("verification")),
         departments=departments,
         outbox=_outbox(root.sub("outbox"), data_dir),
         receipts=_receipts(root.sub("receipts"), domains[0]),
+    )
+
+
+def _policies(root: Table) -> Table:
+    t = root.sub("policies")
+    t.reject_unknown({"routing", "procedures"})
+    return t
+
+
+def _verification(t: Table) -> VerificationSettings:
+    t.reject_unknown({"anchors", "intermediates", "allow_fetching", "retry_minutes"})
+    base = t.doc.path.parent
+    return VerificationSettings(
+        anchors=tuple((base / p).resolve() for p in t.texts("anchors", [])),
+        intermediates=tuple((base / p).resolve() for p in t.texts("intermediates", [])),
+        allow_fetching=t.flag("allow_fetching", True),
+        retry_minutes=t.number("retry_minutes", 15.0),
     )
 
 

@@ -13,14 +13,15 @@ from datetime import UTC, datetime
 import dramatiq
 import structlog
 import uvicorn
-from connectors.maildir import MaildirInbox, MaildirOutbox
-from connectors.smtp_relay import RelaySettings, SmtpRelay
 from dramatiq import Worker
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from connectors.maildir import MaildirInbox, MaildirOutbox
 from connectors.smtp_ingress import SmtpIngress, start_smtp, tls_context
+from connectors.smtp_relay import RelaySettings, SmtpRelay
 from poststelle.config import Config
+from poststelle.decision.procedures import load_procedure_policy
 from poststelle.intake import Intake
 from poststelle.model import Item
 from poststelle.pipeline.broker import Pipeline, declare_actors, make_broker
@@ -35,6 +36,7 @@ from poststelle.store.sql import SqlStore
 from poststelle.timestamp.asgi import tsa_routes
 from poststelle.timestamp.authority import TimeStampAuthority
 from poststelle.timestamp.client import HttpTimestamper
+from poststelle.verification.verifier import Verifier
 
 log = structlog.get_logger("poststelle.daemon")
 
@@ -94,6 +96,8 @@ def build_mailroom(config: Config) -> Mailroom:
         inbox=MaildirInbox({k: d.maildir for k, d in config.departments.items()}),
         outbox=_outbox(config),
         routing=load_routing_policy(config.routing_policy, config.departments.keys()),
+        procedures=load_procedure_policy(config.procedure_policy),
+        verifier=Verifier.from_settings(config.verification),
     )
     install(services)
     broker = make_broker(config.broker)

@@ -66,6 +66,13 @@ stages = ["stamp", "analyse", "verify", "decide", "confirm", "route", "deliver"]
 
 [policies]
 routing = "policies/routing.toml"
+procedures = "policies/procedures.toml"
+
+[verification]
+# Trust anchors for signatures (CA certificates, PEM or DER). Production lists the CAs of the
+# qualified trust service providers; with none, every signature is INDETERMINATE for the clerk.
+anchors = []
+allow_fetching = true
 
 [outbox]
 kind = "maildir"

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from poststelle.config import Config
+from poststelle.decision.procedures import ProcedurePolicy
 from poststelle.ports import DepartmentInbox, Outbox, Timestamper
 from poststelle.routing import RoutingPolicy
 from poststelle.store.blobs import BlobStore
 from poststelle.store.sql import SqlStore
+from poststelle.verification.verifier import Verifier
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,8 @@ class Services:
     inbox: DepartmentInbox
     outbox: Outbox
     routing: RoutingPolicy
-    extras: Mapping[str, Any] = field(default_factory=dict)
+    procedures: ProcedurePolicy
+    verifier: Verifier
 
 
 _current: Services | None = None

@@ -9,6 +9,7 @@ from poststelle.analysis.mime import analyse_message
 from poststelle.model import Item, ItemState
 from poststelle.pipeline.services import Services
 from poststelle.pipeline.stage import StageOutcome
+from poststelle.verification.unwrap import unwrap
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +33,17 @@ class AnalysisRecord:
     message_id: str
     defects: tuple[str, ...]
     documents: tuple[DocumentRecord, ...]
+    smime_layers: tuple[str, ...] = ()  # outermost first: signed-detached, encrypted, …
+    undecryptable: bool = False  # encrypted for a key the authority does not hold
 
 
 def run(item: Item, services: Services) -> StageOutcome:
-    analysed = analyse_message(services.blobs.read(item.sha256), MimeLimits())
+    raw = services.blobs.read(item.sha256)
+    limits = MimeLimits()
+    outer = analyse_message(raw, limits)
+    unwrapped = unwrap(raw)
+    # Header facts come from the message as sent; documents from inside its S/MIME layers.
+    analysed = analyse_message(unwrapped.content, limits) if unwrapped.layers else outer
     analysis = analysed.analysis
     documents = []
     for doc, payload in zip(analysis.documents, analysed.payloads, strict=True):
@@ -52,14 +60,19 @@ def run(item: Item, services: Services) -> StageOutcome:
                 part_path=doc.part_path,
             )
         )
+    headers = outer.analysis
     record = AnalysisRecord(
-        parseable=analysis.parseable,
-        problem=analysis.problem,
-        subject=analysis.subject,
-        from_address=analysis.from_address,
-        message_id=analysis.message_id,
-        defects=analysis.defects,
+        parseable=headers.parseable and analysis.parseable,
+        problem=headers.problem or analysis.problem,
+        subject=headers.subject,
+        from_address=headers.from_address,
+        message_id=headers.message_id,
+        defects=headers.defects + (analysis.defects if analysis is not headers else ()),
         documents=tuple(documents),
+        smime_layers=tuple(layer.kind.value for layer in unwrapped.layers),
+        undecryptable=any(
+            layer.problem for layer in unwrapped.layers if layer.kind.value == "encrypted"
+        ),
     )
     summary = {
         "parseable": record.parseable,

@@ -1,22 +1,63 @@
-"""Decide stage: whether the item replaces the written form (placeholder until policy lands)."""
+"""Decide stage: does the item replace the written form, and is it suitable at all?"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from poststelle.decision.rules import (
+    ChannelFacts,
+    Decision,
+    DocumentFacts,
+    Unsuitability,
+    UnsuitableCause,
+    decide,
+)
 from poststelle.model import Item, ItemState
 from poststelle.pipeline.services import Services
-from poststelle.pipeline.stage import StageOutcome
+from poststelle.pipeline.stage import StageOutcome, earlier_result
+from poststelle.stages.analyse import AnalysisRecord
+from poststelle.verification.model import VerificationReport
 
 
-@dataclass(frozen=True, slots=True)
-class NotDecided:
-    status: str
-    reason: str
+def _found_causes(analysis: AnalysisRecord | None) -> list[UnsuitableCause]:
+    if analysis is None:
+        return []
+    causes = []
+    if not analysis.parseable:
+        causes.append(
+            UnsuitableCause(
+                Unsuitability.CORRUPT,
+                "Nachricht",
+                f"Die Nachricht ist nicht lesbar ({analysis.problem}).",
+            )
+        )
+    if analysis.undecryptable:
+        causes.append(
+            UnsuitableCause(
+                Unsuitability.UNDECRYPTABLE,
+                "Nachricht",
+                "Die Nachricht ist für einen Schlüssel verschlüsselt, den die Behörde nicht "
+                "besitzt.",
+            )
+        )
+    return causes
 
 
 def run(item: Item, services: Services) -> StageOutcome:
-    record = NotDecided(
-        "not_decided", "the Schriftformersatz decision is not part of this build yet"
+    analysis = earlier_result(services, item, "analyse", AnalysisRecord)
+    report = earlier_result(services, item, "verify", VerificationReport)
+    procedure = services.procedures.for_recipients(item.envelope.recipients)
+    documents = (
+        [DocumentFacts(d.name or d.safe_name, d.content_type, d.size) for d in analysis.documents]
+        if analysis is not None
+        else []
     )
-    return StageOutcome(record, {"status": record.status}, ItemState.DECIDED)
+    decision: Decision = decide(
+        procedure, report, ChannelFacts(), documents, _found_causes(analysis)
+    )
+    summary = {
+        "replaces_written_form": decision.outcome.value,
+        "means": decision.means.value if decision.means else None,
+        "procedure": decision.procedure,
+        "rule": decision.rule,
+        "suitable": decision.suitable,
+    }
+    return StageOutcome(decision, summary, ItemState.DECIDED)

@@ -1,20 +1,41 @@
-"""Verify stage: check every signature the item carries (placeholder until the engine lands)."""
+"""Verify stage: every signature the item carries, checked as of its receipt time."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from email.utils import parseaddr
 
 from poststelle.model import Item, ItemState
 from poststelle.pipeline.services import Services
-from poststelle.pipeline.stage import StageOutcome
-
-
-@dataclass(frozen=True, slots=True)
-class NotVerified:
-    status: str
-    reason: str
+from poststelle.pipeline.stage import StageOutcome, earlier_result
+from poststelle.stages.analyse import AnalysisRecord
+from poststelle.verification.formats import DocumentInput
+from poststelle.verification.unwrap import unwrap
 
 
 def run(item: Item, services: Services) -> StageOutcome:
-    record = NotVerified("not_verified", "signature verification is not part of this build yet")
-    return StageOutcome(record, {"status": record.status}, ItemState.VERIFIED)
+    analysis = earlier_result(services, item, "analyse", AnalysisRecord)
+    documents = (
+        [
+            DocumentInput(d.name or d.safe_name, d.content_type, services.blobs.read(d.sha256))
+            for d in analysis.documents
+        ]
+        if analysis is not None
+        else []
+    )
+    sender = parseaddr(analysis.from_address)[1] if analysis is not None else ""
+    report = asyncio.run(
+        services.verifier.verify(
+            unwrap(services.blobs.read(item.sha256)),
+            documents,
+            received_at=item.received_at,
+            sender=sender or item.envelope.sender,
+        )
+    )
+    signatures = [s for d in report.documents for s in d.signatures]
+    summary = {
+        "verdict": report.verdict.value,
+        "signatures": len(signatures),
+        "indications": sorted({f"{s.indication}/{s.sub_indication or '-'}" for s in signatures}),
+    }
+    return StageOutcome(report, summary, ItemState.VERIFIED)
