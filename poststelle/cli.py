@@ -168,6 +168,41 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     return 0 if revoked else 1
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from poststelle.verification.command import exit_code, verify_files
+    from poststelle.verification.protocol import (
+        ProtocolHeader,
+        conclusion,
+        render_html,
+        render_pdf,
+        report_json,
+    )
+    from poststelle.verification.verifier import Verifier
+
+    config = _config(args)
+    files = [Path(f) for f in args.files]
+    at = datetime.fromisoformat(args.at) if args.at else None
+    report = asyncio.run(verify_files(files, Verifier.from_settings(config.verification), at=at))
+    header = ProtocolHeader(title=", ".join(f.name for f in files))
+    if args.html:
+        Path(args.html).write_text(render_html(report, header), encoding="utf-8")
+    if args.pdf:
+        Path(args.pdf).write_bytes(render_pdf(report, header))
+    if args.json:
+        print(report_json(report))
+    else:
+        for document in report.documents:
+            print(document.name)
+            for signature in document.signatures:
+                signer = signature.signer.subject if signature.signer else "unbekannt"
+                print(f"  {signature.indication}/{signature.sub_indication or '-'}  {signer}")
+                print(f"  {conclusion(signature)}")
+        print(f"Gesamt: {report.verdict.value}")
+    return exit_code(report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="poststelle", description=__doc__)
     parser.add_argument(
@@ -222,6 +257,19 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = api_sub.add_parser("revoke")
     revoke.add_argument("token_id")
     revoke.set_defaults(func=cmd_token_revoke)
+
+    verify = sub.add_parser(
+        "verify",
+        help="verify signatures in files (.eml, .p7s + document) against the configured trust",
+        description="Exit code: 0 all signatures valid, 1 one invalid, 2 one indeterminate, "
+        "3 nothing signed.",
+    )
+    verify.add_argument("files", nargs="+")
+    verify.add_argument("--json", action="store_true", help="print the machine-readable report")
+    verify.add_argument("--html", metavar="FILE", help="write the Prüfprotokoll as HTML")
+    verify.add_argument("--pdf", metavar="FILE", help="write the Prüfprotokoll as PDF")
+    verify.add_argument("--at", help="validation time (ISO 8601), default now")
+    verify.set_defaults(func=cmd_verify)
 
     token = sub.add_parser("token", help="write an item's RFC 3161 time-stamp token to a file")
     token.add_argument("registry_number")

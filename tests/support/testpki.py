@@ -9,13 +9,18 @@ certomancer's AsyncIllusionist.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from asn1crypto import keys
 from asn1crypto import x509 as asn1_x509
+from certomancer.integrations.aiohttp_illusionist import AsyncIllusionist
 from certomancer.registry import ArchLabel, CertLabel, CertomancerConfig, KeyLabel, PKIArchitecture
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -81,9 +86,9 @@ QC_ESEAL = [
 LONG = ("2024-01-01T00:00:00+0000", "2035-01-01T00:00:00+0000")
 
 
-def _config(key_dir: Path) -> dict[str, Any]:
+def _config(key_dir: Path, url_prefix: str) -> dict[str, Any]:
     return {
-        "external-url-prefix": "http://pki.test",
+        "external-url-prefix": url_prefix,
         "plugin-modules": ["pyhanko.sign.ades.qualified_asn1"],
         "keysets": {
             "poststelle": {
@@ -206,7 +211,9 @@ class GeneratedPki:
     directory: Path
 
     @classmethod
-    def build(cls, directory: Path) -> GeneratedPki:
+    def build(cls, directory: Path, url_prefix: str = "http://pki.test") -> GeneratedPki:
+        """`url_prefix` is where OCSP and CRLs are published (in the certificates' AIA and CRL
+        distribution points): a name for in-process serving, or a loopback URL for `serve`."""
         key_dir = directory / "keys"
         key_dir.mkdir(parents=True, exist_ok=True)
         for name in KEYS:
@@ -218,7 +225,7 @@ class GeneratedPki:
                     serialization.NoEncryption(),
                 )
             )
-        config = CertomancerConfig(_config(key_dir), key_search_dir=str(key_dir))
+        config = CertomancerConfig(_config(key_dir, url_prefix), key_search_dir=str(key_dir))
         arch = config.get_pki_arch(ArchLabel("poststelle"))
         pki = cls(arch, directory)
         pki.root_path.write_bytes(pki.certificate("root").dump())
@@ -251,5 +258,26 @@ class GeneratedPki:
         )
 
 
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+@contextlib.contextmanager
+def serve_on_loopback(pki: GeneratedPki, port: int) -> Iterator[None]:
+    """Serve the PKI's OCSP responder and CRLs on 127.0.0.1:port for other processes."""
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(AsyncIllusionist(pki.arch).build_app(), access_log=None)
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    started.wait(10)
+    try:
+        yield
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.policy import SMTP
 from pathlib import Path
 
 import aiohttp
 import pytest
 from certomancer.integrations.aiohttp_illusionist import AsyncIllusionist
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.serialization import pkcs7
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
 from poststelle.verification.cades import CadesDetached
@@ -31,6 +25,7 @@ from poststelle.verification.model import (
 from poststelle.verification.qualification import CertificateQualifier
 from poststelle.verification.trust import TrustSettings, validation_contexts
 from poststelle.verification.unwrap import unwrap
+from tests.support.smime import body, detached, opaque, p7s
 from tests.support.testpki import GeneratedPki
 
 RECEIVED = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -61,60 +56,6 @@ def context(
         qualify=CertificateQualifier(),
         sender_address=sender,
     )
-
-
-def inner(body: str = "Ich beantrage die Baugenehmigung.") -> bytes:
-    part = EmailMessage()
-    part.set_content(body)
-    return part.as_bytes(policy=SMTP)
-
-
-def signer(
-    pki: GeneratedPki, label: str
-) -> tuple[x509.Certificate, object, list[x509.Certificate]]:
-    cert = x509.load_der_x509_certificate(pki.certificate(label).dump())
-    interm = x509.load_der_x509_certificate(pki.certificate("interm").dump())
-    return cert, pki.crypto_key(label), [interm]
-
-
-def detached(pki: GeneratedPki, label: str, sender: str, content: bytes | None = None) -> bytes:
-    cert, key, chain = signer(pki, label)
-    builder = (
-        pkcs7.PKCS7SignatureBuilder()
-        .set_data(content or inner())
-        .add_signer(
-            cert,
-            key,
-            hashes.SHA256(),  # type: ignore[arg-type]
-        )
-    )
-    for extra in chain:
-        builder = builder.add_certificate(extra)
-    signed = builder.sign(serialization.Encoding.SMIME, [pkcs7.PKCS7Options.DetachedSignature])
-    headers = f"From: {sender}\r\nTo: bauamt@amt.example\r\nSubject: Antrag\r\n".encode()
-    return headers + signed.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
-
-
-def opaque(pki: GeneratedPki, label: str, sender: str) -> bytes:
-    cert, key, chain = signer(pki, label)
-    builder = (
-        pkcs7.PKCS7SignatureBuilder()
-        .set_data(inner())
-        .add_signer(
-            cert,
-            key,
-            hashes.SHA256(),  # type: ignore[arg-type]
-        )
-    )
-    for extra in chain:
-        builder = builder.add_certificate(extra)
-    der = builder.sign(serialization.Encoding.DER, [])
-    body = base64.encodebytes(der).replace(b"\n", b"\r\n")
-    return (
-        f"From: {sender}\r\nTo: bauamt@amt.example\r\nSubject: Antrag\r\nMIME-Version: 1.0\r\n"
-        "Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\n"
-        "Content-Transfer-Encoding: base64\r\n\r\n"
-    ).encode() + body
 
 
 async def check(raw: bytes, ctx: VerificationContext):  # type: ignore[no-untyped-def]
@@ -162,22 +103,6 @@ async def test_a_signer_without_qc_statements_is_an_advanced_signature(
     assert sig.qualification is Qualification.ADESIG
 
 
-def p7s(pki: GeneratedPki, label: str, data: bytes) -> bytes:
-    cert, key, chain = signer(pki, label)
-    builder = (
-        pkcs7.PKCS7SignatureBuilder()
-        .set_data(data)
-        .add_signer(
-            cert,
-            key,
-            hashes.SHA256(),  # type: ignore[arg-type]
-        )
-    )
-    for extra in chain:
-        builder = builder.add_certificate(extra)
-    return builder.sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.DetachedSignature])
-
-
 async def test_a_detached_p7s_with_a_qualified_seal_is_a_qeseal(
     pki: GeneratedPki, pki_session: aiohttp.ClientSession
 ) -> None:
@@ -210,7 +135,7 @@ async def test_tampered_content_is_a_hash_failure(
     pki: GeneratedPki, pki_session: aiohttp.ClientSession
 ) -> None:
     sender = "alice@example.org"
-    raw = detached(pki, "qualified", sender).replace(b"Baugenehmigung", b"Abrissgenehmigung")
+    raw = detached(pki, "qualified", sender).replace(b"Baugenehmigung", b"Abrissgenehmigung", 1)
     report, (sig,) = await check(raw, context(pki, pki_session, sender))
     assert (sig.indication, sig.sub_indication) == (
         Indication.TOTAL_FAILED,
@@ -302,4 +227,4 @@ async def test_malformed_signatures_are_format_failures_not_exceptions(
 
 
 def test_an_unsigned_message_has_no_layers(tmp_path: Path) -> None:
-    assert unwrap(inner()).layers == ()
+    assert unwrap(body()).layers == ()
