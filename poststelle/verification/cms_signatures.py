@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from asn1crypto import cms
 from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
+from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.status import StandardCMSSignatureStatus
 
 from poststelle.verification.certinfo import certificate_info
@@ -29,6 +30,13 @@ from poststelle.verification.trust import fetch_failures
 log = structlog.get_logger("poststelle.verification")
 
 WEAK_DIGESTS = frozenset({"md5", "sha1"})
+# A signed message whose Date header and signing time disagree by more than this was re-dated
+# or replayed; Thunderbird flags it too.
+DATE_TOLERANCE = timedelta(hours=1)
+SIGNING_KEY_USAGES = frozenset({"digital_signature", "non_repudiation"})
+# pyHanko would demand a keyUsage extension; RFC 5280 reads its absence as "unrestricted".
+# The "key_usage" check below applies the rule instead.
+NO_KEY_USAGE_DEMAND = KeyUsageConstraints(key_usage=set())
 
 
 def _check(name: str, ok: bool | None, detail: str, detail_de: str) -> Check:
@@ -179,6 +187,19 @@ def _constraints(
                 + (" liegt nach dem Eingangszeitpunkt." if future else "."),
             )
         )
+    usage = status.signing_cert.key_usage_value
+    if usage is not None:
+        fit = bool(set(usage.native) & SIGNING_KEY_USAGES)
+        checks.append(
+            _check(
+                "key_usage",
+                fit,
+                f"key usage {', '.join(sorted(usage.native))}",
+                "Das Zertifikat ist zum Signieren bestimmt."
+                if fit
+                else "Das Zertifikat ist nicht zum Signieren bestimmt.",
+            )
+        )
     digest = status.md_algorithm.lower()
     weak = digest in WEAK_DIGESTS
     checks.append(
@@ -189,6 +210,18 @@ def _constraints(
             f"Hashverfahren {digest}" + (" gilt nicht mehr als sicher." if weak else "."),
         )
     )
+    if bind_to_sender and signed_at is not None and context.message_date is not None:
+        drift = abs(context.message_date - signed_at)
+        checks.append(
+            _check(
+                "message_date",
+                drift <= DATE_TOLERANCE,
+                f"Date header and signing time differ by {drift}",
+                "Datum der Nachricht und Signaturzeit passen zusammen."
+                if drift <= DATE_TOLERANCE
+                else f"Datum der Nachricht und Signaturzeit weichen um {drift} voneinander ab.",
+            )
+        )
     if bind_to_sender:
         addresses = certificate_info(status.signing_cert).email_addresses
         sender = context.sender_address.lower()
@@ -255,7 +288,10 @@ async def _verify_signer(
     validation_context = context.validation_context(context.validation_time)
     try:
         status = await async_validate_detached_cms(
-            content, signed_data, signer_validation_context=validation_context
+            content,
+            signed_data,
+            signer_validation_context=validation_context,
+            key_usage_settings=NO_KEY_USAGE_DEMAND,
         )
     except Exception as exc:  # pyHanko raises for structurally unusable signatures
         log.info("verification.unusable_signature", error=str(exc), field=label)

@@ -20,7 +20,7 @@ from poststelle.verification.model import (
     SubIndication,
     VerificationReport,
 )
-from poststelle.verification.smime import verify_layers
+from poststelle.verification.smime import attesting_layers, verify_layers
 from poststelle.verification.unwrap import Unwrapped
 
 log = structlog.get_logger("poststelle.verification")
@@ -40,11 +40,14 @@ def verdict(signatures: Sequence[SignatureReport]) -> ItemVerdict:
     return ItemVerdict.PASSED
 
 
-def _crashed(handler: SignatureHandler, exc: Exception) -> SignatureReport:
+def _format_of(handler: SignatureHandler) -> SignatureFormat:
     try:
-        fmt = SignatureFormat(handler.name)
+        return SignatureFormat(handler.name)
     except ValueError:
-        fmt = SignatureFormat.CADES_DETACHED
+        return SignatureFormat.CADES_DETACHED
+
+
+def _crashed(fmt: SignatureFormat, exc: Exception) -> SignatureReport:
     reason = f"{type(exc).__name__}: {exc}"
     return SignatureReport(
         format=fmt,
@@ -58,7 +61,7 @@ def _crashed(handler: SignatureHandler, exc: Exception) -> SignatureReport:
                 f"Die Prüfung konnte nicht abgeschlossen werden: {reason}",
             ),
         ),
-        field_name=handler.name,
+        field_name=fmt.value,
     )
 
 
@@ -71,14 +74,19 @@ async def verify_item(
     """Never raises: a handler that fails unexpectedly yields INDETERMINATE for its document."""
     reports: list[DocumentReport] = []
     if unwrapped is not None and unwrapped.layers:
-        signatures = await verify_layers(unwrapped, context)
+        try:
+            signatures = await verify_layers(unwrapped, context)
+        except Exception as exc:
+            log.error("verification.smime_failed", exc_info=True)
+            signatures = (_crashed(SignatureFormat.SMIME_DETACHED, exc),)
         reports.append(
             DocumentReport(
                 MESSAGE,
                 hashlib.sha256(unwrapped.content).hexdigest(),
                 "message/rfc822",
                 signatures,
-                tuple(layer.problem for layer in unwrapped.layers if layer.problem),
+                tuple(layer.problem for layer in unwrapped.layers if layer.problem)
+                + tuple(attesting_layers(unwrapped)[1]),
             )
         )
     for document in documents:
@@ -90,7 +98,7 @@ async def verify_item(
                 found += await handler.verify(document, documents, context)
             except Exception as exc:
                 log.error("verification.handler_failed", handler=handler.name, exc_info=True)
-                found.append(_crashed(handler, exc))
+                found.append(_crashed(_format_of(handler), exc))
         if found:
             reports.append(
                 DocumentReport(

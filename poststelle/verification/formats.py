@@ -43,6 +43,7 @@ class VerificationContext:
     validation_context: Callable[[datetime], ValidationContext]
     qualify: Qualifier
     sender_address: str = ""
+    message_date: datetime | None = None  # the message's Date header, for S/MIME
 
 
 class SignatureHandler(Protocol):

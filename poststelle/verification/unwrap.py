@@ -11,9 +11,8 @@ from email.parser import BytesParser
 from email.policy import compat32
 
 from asn1crypto import cms
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import pkcs7
+
+from poststelle.verification.decrypt import DecryptionKey, decrypt
 
 MAX_LAYERS = 8
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -23,12 +22,6 @@ class LayerKind(enum.StrEnum):
     SIGNED_DETACHED = "signed-detached"  # multipart/signed
     SIGNED_OPAQUE = "signed-opaque"  # application/pkcs7-mime; smime-type=signed-data
     ENCRYPTED = "encrypted"  # application/pkcs7-mime; smime-type=enveloped-data
-
-
-@dataclass(frozen=True, slots=True)
-class DecryptionKey:
-    certificate: x509.Certificate
-    key: rsa.RSAPrivateKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +103,13 @@ def unwrap(raw: bytes, keys: Sequence[DecryptionKey] = ()) -> Unwrapped:
                 encapsulated = inner.contents or b""
             layers.append(SmimeLayer(LayerKind.SIGNED_OPAQUE, depth, encapsulated, der))
             content = encapsulated
+            if _is_opaque_signed(content):
+                # An opaque signature around another one signs that CMS object as a whole,
+                # like a signed attachment: the inner one is a document, not a layer.
+                break
             continue
         if kind == "enveloped_data":
-            opened = _decrypt(der, keys)
+            opened = decrypt(der, keys)
             if opened is None:
                 problem = "encrypted for a key the authority does not hold"
                 layers.append(SmimeLayer(LayerKind.ENCRYPTED, depth, b"", der, problem))
@@ -127,10 +124,13 @@ def unwrap(raw: bytes, keys: Sequence[DecryptionKey] = ()) -> Unwrapped:
     return Unwrapped(tuple(layers), content)
 
 
-def _decrypt(der: bytes, keys: Sequence[DecryptionKey]) -> bytes | None:
-    for candidate in keys:
-        try:
-            return pkcs7.pkcs7_decrypt_der(der, candidate.certificate, candidate.key, [])
-        except ValueError:
-            continue
-    return None
+def _is_opaque_signed(entity: bytes) -> bool:
+    header = BytesParser(policy=compat32).parsebytes(_split(entity)[0] + b"\r\n\r\n")
+    return (
+        header.get_content_type()
+        in (
+            "application/pkcs7-mime",
+            "application/x-pkcs7-mime",
+        )
+        and str(header.get_param("smime-type") or "").lower() == "signed-data"
+    )

@@ -41,6 +41,9 @@ class Verifier:
         *,
         received_at: datetime,
         sender: str,
+        message_date: datetime | None = None,
     ) -> VerificationReport:
-        context = VerificationContext(received_at, self.contexts, self.qualify, sender)
+        context = VerificationContext(
+            received_at, self.contexts, self.qualify, sender, message_date
+        )
         return await verify_item(unwrapped, documents, context, self.handlers)
