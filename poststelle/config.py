@@ -102,6 +102,7 @@ class VerificationSettings:
     intermediates: tuple[Path, ...]
     allow_fetching: bool  # OCSP/CRL online; revocation is always hard-fail
     retry_minutes: float  # TRY_LATER results are verified again after this long
+    decryption_keys: tuple[tuple[Path, Path], ...]  # (PEM key, PEM certificate) pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,14 +184,28 @@ def _policies(root: Table) -> Table:
     return t
 
 
+def _existing_file(t: Table, name: str) -> Path:
+    path = t.path(name)
+    if not path.is_file():
+        t.doc.fail((*t.key, name), f"no such file: {path}")
+    return path
+
+
 def _verification(t: Table) -> VerificationSettings:
-    t.reject_unknown({"anchors", "intermediates", "allow_fetching", "retry_minutes"})
+    t.reject_unknown(
+        {"anchors", "intermediates", "allow_fetching", "retry_minutes", "decryption_keys"}
+    )
     base = t.doc.path.parent
+    keys = []
+    for entry in t.tables("decryption_keys"):
+        entry.reject_unknown({"key", "certificate"})
+        keys.append((_existing_file(entry, "key"), _existing_file(entry, "certificate")))
     return VerificationSettings(
         anchors=tuple((base / p).resolve() for p in t.texts("anchors", [])),
         intermediates=tuple((base / p).resolve() for p in t.texts("intermediates", [])),
         allow_fetching=t.flag("allow_fetching", True),
         retry_minutes=t.number("retry_minutes", 15.0),
+        decryption_keys=tuple(keys),
     )
 
 

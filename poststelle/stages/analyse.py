@@ -30,6 +30,7 @@ class AnalysisRecord:
     problem: str
     subject: str
     from_address: str
+    date: str
     message_id: str
     defects: tuple[str, ...]
     documents: tuple[DocumentRecord, ...]
@@ -41,7 +42,7 @@ def run(item: Item, services: Services) -> StageOutcome:
     raw = services.blobs.read(item.sha256)
     limits = MimeLimits()
     outer = analyse_message(raw, limits)
-    unwrapped = unwrap(raw)
+    unwrapped = unwrap(raw, services.verifier.decryption_keys)
     # Header facts come from the message as sent; documents from inside its S/MIME layers.
     analysed = analyse_message(unwrapped.content, limits) if unwrapped.layers else outer
     analysis = analysed.analysis
@@ -66,6 +67,7 @@ def run(item: Item, services: Services) -> StageOutcome:
         problem=headers.problem or analysis.problem,
         subject=headers.subject,
         from_address=headers.from_address,
+        date=headers.date,
         message_id=headers.message_id,
         defects=headers.defects + (analysis.defects if analysis is not headers else ()),
         documents=tuple(documents),

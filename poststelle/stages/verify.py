@@ -11,6 +11,7 @@ from poststelle.pipeline.stage import StageOutcome, earlier_result
 from poststelle.stages.analyse import AnalysisRecord
 from poststelle.verification.formats import DocumentInput
 from poststelle.verification.unwrap import unwrap
+from poststelle.verification.verifier import message_date
 
 
 def run(item: Item, services: Services) -> StageOutcome:
@@ -26,10 +27,11 @@ def run(item: Item, services: Services) -> StageOutcome:
     sender = parseaddr(analysis.from_address)[1] if analysis is not None else ""
     report = asyncio.run(
         services.verifier.verify(
-            unwrap(services.blobs.read(item.sha256)),
+            unwrap(services.blobs.read(item.sha256), services.verifier.decryption_keys),
             documents,
             received_at=item.received_at,
             sender=sender or item.envelope.sender,
+            message_date=message_date(analysis.date if analysis is not None else ""),
         )
     )
     signatures = [s for d in report.documents for s in d.signatures]

@@ -13,7 +13,7 @@ from poststelle.analysis.mime import analyse_message
 from poststelle.verification.formats import DocumentInput
 from poststelle.verification.model import ItemVerdict, VerificationReport
 from poststelle.verification.unwrap import Unwrapped, unwrap
-from poststelle.verification.verifier import Verifier
+from poststelle.verification.verifier import Verifier, message_date
 
 EXIT_CODES = {
     ItemVerdict.PASSED: 0,
@@ -28,9 +28,11 @@ def exit_code(report: VerificationReport) -> int:
     return EXIT_CODES[report.verdict]
 
 
-def _message(raw: bytes) -> tuple[Unwrapped, list[DocumentInput], str]:
+def _message(
+    raw: bytes, verifier: Verifier
+) -> tuple[Unwrapped, list[DocumentInput], str, datetime | None]:
     limits = MimeLimits()
-    unwrapped = unwrap(raw)
+    unwrapped = unwrap(raw, verifier.decryption_keys)
     outer = analyse_message(raw, limits).analysis
     analysed = analyse_message(unwrapped.content, limits) if unwrapped.layers else None
     inner = analysed if analysed is not None else analyse_message(raw, limits)
@@ -38,7 +40,7 @@ def _message(raw: bytes) -> tuple[Unwrapped, list[DocumentInput], str]:
         DocumentInput(d.original_name or d.safe_name, d.content_type, payload)
         for d, payload in zip(inner.analysis.documents, inner.payloads, strict=True)
     ]
-    return unwrapped, documents, parseaddr(outer.from_address)[1]
+    return unwrapped, documents, parseaddr(outer.from_address)[1], message_date(outer.date)
 
 
 async def verify_files(
@@ -49,13 +51,16 @@ async def verify_files(
     moment = at or datetime.now(UTC)
     unwrapped: Unwrapped | None = None
     sender = ""
+    date: datetime | None = None
     documents: list[DocumentInput] = []
     for path in paths:
         data = path.read_bytes()
         if path.suffix.lower() == ".eml":
-            unwrapped, attached, sender = _message(data)
+            unwrapped, attached, sender, date = _message(data, verifier)
             documents += attached
         else:
             content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             documents.append(DocumentInput(path.name, content_type, data))
-    return await verifier.verify(unwrapped, documents, received_at=moment, sender=sender)
+    return await verifier.verify(
+        unwrapped, documents, received_at=moment, sender=sender, message_date=date
+    )

@@ -5,11 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pyhanko_certvalidator import ValidationContext
 
 from poststelle.config import VerificationSettings
 from poststelle.verification.cades import CadesDetached
+from poststelle.verification.decrypt import DecryptionKey
 from poststelle.verification.engine import verify_item
 from poststelle.verification.formats import (
     DocumentInput,
@@ -23,16 +29,42 @@ from poststelle.verification.trust import TrustSettings, validation_contexts
 from poststelle.verification.unwrap import Unwrapped
 
 
+def message_date(header: str) -> datetime | None:
+    """The Date header as a time, or None if it is missing or not a date."""
+    try:
+        parsed = parsedate_to_datetime(header) if header else None
+    except (ValueError, TypeError):
+        return None
+    return parsed if parsed is not None and parsed.tzinfo is not None else None
+
+
+def load_decryption_keys(pairs: Sequence[tuple[Path, Path]]) -> tuple[DecryptionKey, ...]:
+    keys = []
+    for key_path, cert_path in pairs:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{key_path}: only RSA and EC keys can decrypt")
+        for cert in x509.load_pem_x509_certificates(cert_path.read_bytes())[:1]:
+            keys.append(DecryptionKey(cert, key))
+    return tuple(keys)
+
+
 @dataclass(frozen=True)
 class Verifier:
     contexts: Callable[[datetime], ValidationContext]
     qualify: Qualifier
     handlers: tuple[SignatureHandler, ...]
+    decryption_keys: tuple[DecryptionKey, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: VerificationSettings) -> Verifier:
         trust = TrustSettings(settings.anchors, settings.intermediates, settings.allow_fetching)
-        return cls(validation_contexts(trust), CertificateQualifier(), (CadesDetached(),))
+        return cls(
+            validation_contexts(trust),
+            CertificateQualifier(),
+            (CadesDetached(),),
+            load_decryption_keys(settings.decryption_keys),
+        )
 
     async def verify(
         self,
