@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages Poststelle's tests and tools need; quick when all are present.
-#   swaks           an SMTP client for trying and testing intake
+#   swaks           an SMTP client for trying and testing intake (libnet-ssleay-perl: its TLS)
 #   chromium        the browser the web UI tests drive through Playwright
 #   poppler-utils   pdftoppm/pdftotext, to look at rendered PDFs
 #   clamav-daemon   clamd, the malware scanner stage (tests run it with their own database)
@@ -8,7 +8,7 @@
 #   openssl, fonts-dejavu-core, nodejs/npm (axe-core for accessibility checks)
 set -euo pipefail
 
-packages=(swaks chromium poppler-utils clamav-daemon postfix openssl fonts-dejavu-core)
+packages=(swaks libnet-ssleay-perl chromium poppler-utils clamav-daemon postfix openssl fonts-dejavu-core)
 command -v redis-server >/dev/null || packages+=(redis-server)
 command -v pg_ctlcluster >/dev/null || packages+=(postgresql)
 command -v npm >/dev/null || packages+=(npm)

@@ -97,12 +97,26 @@ class ReceiptSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TrustedListSettings:
+    """ETSI TS 119 612 trusted lists: the list of lists, national lists, and where to fetch."""
+
+    lotl: Path | None  # the list of lists (LOTL) as a file; may be absent when `url` is set
+    lists: tuple[Path, ...]  # national trusted lists as files
+    pinned: tuple[Path, ...]  # PEM certificates that may sign the LOTL (Official Journal)
+    cache_dir: Path  # fetched lists are stored here and read from here when offline
+    url: str  # where the LOTL is published ("" = files only, never fetched)
+    refresh_hours: float  # how often a scheduled refresh fetches the lists again
+
+
+@dataclass(frozen=True, slots=True)
 class VerificationSettings:
     anchors: tuple[Path, ...]  # trust anchors for signatures (CA certificates)
     intermediates: tuple[Path, ...]
     allow_fetching: bool  # OCSP/CRL online; revocation is always hard-fail
     retry_minutes: float  # TRY_LATER results are verified again after this long
     decryption_keys: tuple[tuple[Path, Path], ...]  # (PEM key, PEM certificate) pairs
+    # None: qualified status from the certificates' own claims (qcStatements) only
+    trusted_lists: TrustedListSettings | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,28 +198,54 @@ def _policies(root: Table) -> Table:
     return t
 
 
-def _existing_file(t: Table, name: str) -> Path:
-    path = t.path(name)
-    if not path.is_file():
-        t.doc.fail((*t.key, name), f"no such file: {path}")
-    return path
-
-
 def _verification(t: Table) -> VerificationSettings:
     t.reject_unknown(
-        {"anchors", "intermediates", "allow_fetching", "retry_minutes", "decryption_keys"}
+        {
+            "anchors",
+            "intermediates",
+            "allow_fetching",
+            "retry_minutes",
+            "decryption_keys",
+            "trusted_lists",
+        }
     )
     base = t.doc.path.parent
     keys = []
     for entry in t.tables("decryption_keys"):
         entry.reject_unknown({"key", "certificate"})
-        keys.append((_existing_file(entry, "key"), _existing_file(entry, "certificate")))
+        keys.append((entry.path("key"), entry.path("certificate")))
+    has_lists = "trusted_lists" in t.values
     return VerificationSettings(
         anchors=tuple((base / p).resolve() for p in t.texts("anchors", [])),
         intermediates=tuple((base / p).resolve() for p in t.texts("intermediates", [])),
         allow_fetching=t.flag("allow_fetching", True),
         retry_minutes=t.number("retry_minutes", 15.0),
         decryption_keys=tuple(keys),
+        trusted_lists=_trusted_lists(t.sub("trusted_lists")) if has_lists else None,
+    )
+
+
+def _trusted_lists(t: Table) -> TrustedListSettings:
+    t.reject_unknown({"lotl", "lists", "pinned", "cache_dir", "url", "refresh_hours"})
+    base = t.doc.path.parent
+    url = t.text("url", "")
+    if url and not url.startswith(("https://", "http://")):
+        t.doc.fail((*t.key, "url"), f"must be an http(s) URL; got {url!r}")
+    if not url and "lotl" not in t.values:
+        t.doc.fail((*t.key, "lotl"), "is required unless url is set")
+    pinned = t.texts("pinned")
+    if not pinned:
+        t.doc.fail((*t.key, "pinned"), "must name at least one certificate that signs the LOTL")
+    refresh_hours = t.number("refresh_hours", 24.0)
+    if refresh_hours <= 0:
+        t.doc.fail((*t.key, "refresh_hours"), "must be positive")
+    return TrustedListSettings(
+        lotl=t.path("lotl") if "lotl" in t.values else None,
+        lists=tuple((base / p).resolve() for p in t.texts("lists", [])),
+        pinned=tuple((base / p).resolve() for p in pinned),
+        cache_dir=t.path("cache_dir"),
+        url=url,
+        refresh_hours=refresh_hours,
     )
 
 
