@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
-import hashlib
 import inspect
-import os
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +18,7 @@ from poststelle.config import SmtpSettings
 from poststelle.intake import Intake
 from poststelle.model import Channel
 from poststelle.model import Envelope as ItemEnvelope
-from poststelle.store.blobs import StoredBlob
+from poststelle.store.spool import Spool
 
 log = structlog.get_logger("poststelle.smtp")
 
@@ -34,9 +30,6 @@ class _Data(enum.Enum):
     TOO_LONG = enum.auto()
     TOO_MUCH = enum.auto()
     WRITE_FAILED = enum.auto()
-
-
-SPOOL_BUFFER = 64 * 1024
 
 
 class _AuthMembersOnly:
@@ -52,43 +45,6 @@ class _AuthMembersOnly:
 
 
 vars(aiosmtpd.smtp)["inspect"] = _AuthMembersOnly
-
-
-@dataclass
-class Spool:
-    """The message body as it arrives: unstuffed lines written to a temp file, hashed on the way,
-    through a small buffer so memory stays bounded whatever the message size."""
-
-    fd: int
-    path: Path
-    digest: Any
-    size: int = 0
-    buffer: bytearray = field(default_factory=bytearray)
-
-    def write(self, line: bytes) -> None:
-        self.digest.update(line)
-        self.size += len(line)
-        self.buffer += line
-        if len(self.buffer) >= SPOOL_BUFFER:
-            self._flush()
-
-    def _flush(self) -> None:
-        view = memoryview(self.buffer)
-        while view:
-            view = view[os.write(self.fd, view) :]
-        view.release()
-        self.buffer.clear()
-
-    def finish(self) -> StoredBlob:
-        self._flush()
-        os.fsync(self.fd)
-        os.close(self.fd)
-        return StoredBlob(self.digest.hexdigest(), self.size)
-
-    def discard(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
-        self.path.unlink(missing_ok=True)
 
 
 class StreamingSMTP(SMTP):
@@ -186,8 +142,7 @@ class SmtpIngress:
         self.accepts_recipient = accepts_recipient
 
     def open_spool(self) -> Spool:
-        fd, path = self.intake.blobs.temp_file()
-        return Spool(fd, path, hashlib.sha256())
+        return Spool.open(self.intake.blobs)
 
     async def handle_EHLO(
         self,

@@ -33,6 +33,9 @@ class SmtpSettings:
 class HttpSettings:
     host: str
     port: int
+    max_document_bytes: int  # per uploaded document, before any procedure's own limit
+    max_request_bytes: int  # a whole upload request
+    secure_cookies: bool  # the session cookie only over HTTPS (behind a TLS proxy: true)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,9 +278,15 @@ def _smtp(t: Table) -> SmtpSettings:
 
 
 def _http(t: Table) -> HttpSettings:
-    t.reject_unknown({"listen"})
+    t.reject_unknown({"listen", "max_document_bytes", "max_request_bytes", "secure_cookies"})
     host, port = t.parse("listen", "127.0.0.1:8025", _host_port)
-    return HttpSettings(host, port)
+    return HttpSettings(
+        host,
+        port,
+        max_document_bytes=t.integer("max_document_bytes", 100 * 1024 * 1024, minimum=1),
+        max_request_bytes=t.integer("max_request_bytes", 250 * 1024 * 1024, minimum=1),
+        secure_cookies=t.flag("secure_cookies", False),
+    )
 
 
 def _store(t: Table) -> StoreSettings:

@@ -20,14 +20,17 @@ from starlette.routing import BaseRoute
 from connectors.maildir import MaildirInbox, MaildirOutbox
 from connectors.smtp_ingress import SmtpIngress, start_smtp, tls_context
 from connectors.smtp_relay import RelaySettings, SmtpRelay
+from poststelle.accounts import Accounts
 from poststelle.config import Config
 from poststelle.decision.procedures import load_procedure_policy
+from poststelle.inboxes import DepartmentInboxes
 from poststelle.intake import Intake
 from poststelle.model import Item
 from poststelle.pipeline.broker import Pipeline, declare_actors, make_broker
 from poststelle.pipeline.reconciler import idle_cutoff, reconcile
 from poststelle.pipeline.services import Services, install
 from poststelle.ports import Outbox
+from poststelle.review import ReviewDesk
 from poststelle.routing import load_routing_policy
 from poststelle.stages import STAGES
 from poststelle.store.backends import Backend, PostgresBackend, SqliteBackend
@@ -37,6 +40,8 @@ from poststelle.timestamp.asgi import tsa_routes
 from poststelle.timestamp.authority import TimeStampAuthority
 from poststelle.timestamp.client import HttpTimestamper
 from poststelle.verification.verifier import Verifier
+from poststelle.web.app import build_app
+from poststelle.web.context import WebContext
 
 log = structlog.get_logger("poststelle.daemon")
 
@@ -110,14 +115,28 @@ def build_mailroom(config: Config) -> Mailroom:
     return mailroom
 
 
-def http_routes(config: Config) -> list[BaseRoute]:
-    routes: list[BaseRoute] = []
-    builtin = config.timestamp.builtin
+def web_app(mailroom: Mailroom) -> Starlette:
+    """The HTTP side: portal uploads, department API, review desk, inboxes, the built-in TSA."""
+    services = mailroom.services
+    extra: list[BaseRoute] = []
+    builtin = mailroom.config.timestamp.builtin
     if builtin is not None:
-        routes += tsa_routes(
+        extra += tsa_routes(
             TimeStampAuthority.from_files(builtin.key, builtin.certificate, builtin.policy_oid)
         )
-    return routes
+    context = WebContext(
+        config=mailroom.config,
+        store=services.store,
+        blobs=services.blobs,
+        accounts=Accounts(services.store),
+        intake=mailroom.intake,
+        procedures=services.procedures,
+        desk=ReviewDesk(
+            services.store, mailroom.pipeline.enqueue, set(mailroom.config.departments)
+        ),
+        inboxes=DepartmentInboxes(services.store),
+    )
+    return build_app(context, extra)
 
 
 @contextlib.contextmanager
@@ -165,7 +184,7 @@ async def serve(config: Config) -> None:
     smtp_server = await start_smtp(config.smtp, ingress, smtp_tls)
     http = uvicorn.Server(
         uvicorn.Config(
-            Starlette(routes=http_routes(config)),
+            web_app(mailroom),
             host=config.http.host,
             port=config.http.port,
             log_config=None,

@@ -18,6 +18,7 @@ class RoutingFacts:
     recipients: tuple[str, ...]
     sender: str
     subject: str
+    procedure: str = ""  # the procedure a portal submission names
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +29,11 @@ class Rule:
     sender_domain: str | None
     subject: re.Pattern[str] | None
     source: str  # file:line, for explanations
+    procedure: str | None = None
 
     def matches(self, facts: RoutingFacts) -> bool:
+        if self.procedure is not None and facts.procedure != self.procedure:
+            return False
         if self.recipient is not None and not any(
             fnmatch.fnmatchcase(r.lower(), self.recipient) for r in facts.recipients
         ):
@@ -69,7 +73,9 @@ def load_routing_policy(path: Path, departments: Collection[str]) -> RoutingPoli
     root.reject_unknown({"rule"})
     rules: list[Rule] = []
     for t in root.tables("rule"):
-        t.reject_unknown({"name", "department", "recipient", "sender_domain", "subject"})
+        t.reject_unknown(
+            {"name", "department", "recipient", "sender_domain", "subject", "procedure"}
+        )
         department = t.text("department")
         if department not in departments:
             doc.fail(
@@ -85,8 +91,11 @@ def load_routing_policy(path: Path, departments: Collection[str]) -> RoutingPoli
                 doc.fail((*t.key, "subject"), f"not a valid regular expression: {exc}")
         recipient = t.optional_text("recipient")
         sender_domain = t.optional_text("sender_domain")
-        if recipient is None and sender_domain is None and pattern is None:
-            doc.fail(t.key, "a rule needs at least one of recipient, sender_domain, subject")
+        procedure = t.optional_text("procedure")
+        if recipient is None and sender_domain is None and pattern is None and procedure is None:
+            doc.fail(
+                t.key, "a rule needs at least one of recipient, sender_domain, subject, procedure"
+            )
         rules.append(
             Rule(
                 name=t.text("name"),
@@ -95,6 +104,7 @@ def load_routing_policy(path: Path, departments: Collection[str]) -> RoutingPoli
                 sender_domain=sender_domain.lower() if sender_domain else None,
                 subject=pattern,
                 source=f"{path.name}:{doc.line_of(t.key)}",
+                procedure=procedure,
             )
         )
     _check_unique_names(doc, rules)

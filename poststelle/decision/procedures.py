@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from poststelle.model import Envelope
 from poststelle.tomlfile import Table, TomlDocument
 
 
@@ -57,6 +58,14 @@ class ProcedurePolicy:
     def for_recipients(self, recipients: Sequence[str]) -> Procedure:
         """The first procedure serving one of the recipients, else the default."""
         return next((p for p in self.procedures if p.serves(recipients)), self.default)
+
+    def by_key(self, key: str) -> Procedure | None:
+        return next((p for p in (*self.procedures, self.default) if p.key == key), None)
+
+    def for_envelope(self, envelope: Envelope) -> Procedure:
+        """The procedure a portal submission names, else the one its recipients select."""
+        named = self.by_key(envelope.metadata.get("procedure", ""))
+        return named if named is not None else self.for_recipients(envelope.recipients)
 
 
 def _procedure(t: Table, key: str, *, default: bool) -> Procedure:

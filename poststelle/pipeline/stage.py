@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from poststelle.model import Item, ItemState
 from poststelle.pipeline.services import Services
 from poststelle.serialize import from_jsonable
+from poststelle.store.sql import SqlStore
 
 T = TypeVar("T")
 
@@ -26,7 +27,12 @@ class StageOutcome:
 StageFunction = Callable[[Item, Services], StageOutcome]
 
 
+def stored_record(store: SqlStore, item_id: str, stage: str, record: type[T]) -> T | None:
+    """The typed record `stage` stored for an item, if that stage ran."""
+    stored = store.stage_result(item_id, stage)
+    return None if stored is None else from_jsonable(record, stored.data)
+
+
 def earlier_result(services: Services, item: Item, stage: str, record: type[T]) -> T | None:
     """The typed record an earlier stage stored for this item, if that stage ran."""
-    stored = services.store.stage_result(item.id, stage)
-    return None if stored is None else from_jsonable(record, stored.data)
+    return stored_record(services.store, item.id, stage, record)

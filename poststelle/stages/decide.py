@@ -44,7 +44,7 @@ def _found_causes(analysis: AnalysisRecord | None) -> list[UnsuitableCause]:
 def run(item: Item, services: Services) -> StageOutcome:
     analysis = earlier_result(services, item, "analyse", AnalysisRecord)
     report = earlier_result(services, item, "verify", VerificationReport)
-    procedure = services.procedures.for_recipients(item.envelope.recipients)
+    procedure = services.procedures.for_envelope(item.envelope)
     documents = (
         [DocumentFacts(d.name or d.safe_name, d.content_type, d.size) for d in analysis.documents]
         if analysis is not None

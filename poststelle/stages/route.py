@@ -26,7 +26,12 @@ def run(item: Item, services: Services) -> StageOutcome:
     decision = earlier_result(services, item, "decide", Decision)
     subject = analysis.subject if analysis is not None else ""
     routed = services.routing.route(
-        RoutingFacts(item.envelope.recipients, item.envelope.sender, subject)
+        RoutingFacts(
+            item.envelope.recipients,
+            item.envelope.sender,
+            subject,
+            item.envelope.metadata.get("procedure", ""),
+        )
     )
     hold = ""
     if analysis is not None and not analysis.parseable:

@@ -42,6 +42,31 @@ def _dumps(data: Any) -> str:
     return json.dumps(to_jsonable(data), sort_keys=True, ensure_ascii=False)
 
 
+def _filters(
+    states: Sequence[ItemState],
+    department: str | None,
+    channel: Channel | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if states:
+        clauses.append(f"state IN ({', '.join('?' for _ in states)})")
+        params += [s.value for s in states]
+    for column, value in (("department", department), ("channel", channel)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        clauses.append("received_at >= ?")
+        params.append(since.isoformat())
+    if until is not None:
+        clauses.append("received_at < ?")
+        params.append(until.isoformat())
+    return clauses, params
+
+
 class SqlStore:
     """The single source of truth. Backend-neutral: SQLite or PostgreSQL underneath."""
 
@@ -176,15 +201,17 @@ class SqlStore:
         return [_item(r) for r in rows]
 
     def items(
-        self, *, state: ItemState | None = None, department: str | None = None, limit: int = 200
+        self,
+        *,
+        states: Sequence[ItemState] = (),
+        department: str | None = None,
+        channel: Channel | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 200,
     ) -> list[Item]:
-        clauses, params = [], []
-        if state is not None:
-            clauses.append("state = ?")
-            params.append(state.value)
-        if department is not None:
-            clauses.append("department = ?")
-            params.append(department)
+        """Items newest first, narrowed by any of the given facts."""
+        clauses, params = _filters(states, department, channel, since, until)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self.backend.read() as tx:
             rows = tx.execute(
@@ -192,6 +219,57 @@ class SqlStore:
                 [*params, limit],
             )
         return [_item(r) for r in rows]
+
+    def count_by_state(self, *, department: str | None = None) -> dict[ItemState, int]:
+        clauses, params = _filters((), department, None, None, None)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self.backend.read() as tx:
+            rows = tx.execute(f"SELECT state, COUNT(*) FROM items {where} GROUP BY state", params)
+        return {ItemState(state): count for state, count in rows}
+
+    def transition(
+        self,
+        item_id: str,
+        allowed: Sequence[ItemState],
+        state: ItemState,
+        event: str,
+        data: Mapping[str, Any],
+    ) -> bool:
+        """Move the item to `state` and journal `event`, only if it is in one of the `allowed`
+        states now; atomic, so of two concurrent calls one wins and the other changes nothing."""
+        marks = ", ".join("?" for _ in allowed)
+        with self.backend.write() as tx:
+            now = self._clock()
+            tx.execute(
+                f"UPDATE items SET state = ?, updated_at = ? WHERE id = ? AND state IN ({marks})",
+                [state.value, now.isoformat(), item_id, *(s.value for s in allowed)],
+            )
+            if tx.rowcount() == 0:
+                return False
+            self._journal(tx, item_id, event, dict(data), at=now)
+        return True
+
+    # -- idempotent submissions ------------------------------------------------------------
+
+    def idempotent_item(self, token_id: str, key: str) -> tuple[str, Item] | None:
+        """The request hash and item an earlier submission with this key created."""
+        with self.backend.read() as tx:
+            rows = tx.execute(
+                "SELECT request_hash, item_id FROM idempotency WHERE token_id = ? AND key = ?",
+                (token_id, key),
+            )
+        if not rows:
+            return None
+        item = self.item(rows[0][1])
+        return None if item is None else (rows[0][0], item)
+
+    def remember_idempotency(self, token_id: str, key: str, request_hash: str, item: Item) -> None:
+        with self.backend.write() as tx:
+            tx.execute(
+                "INSERT INTO idempotency (token_id, key, request_hash, item_id, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (token_id, key, request_hash, item.id, self._clock().isoformat()),
+            )
 
     # -- stage results ---------------------------------------------------------------------
 

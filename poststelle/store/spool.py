@@ -1,0 +1,56 @@
+"""A temp file in the blob store filled piece by piece, hashed on the way, fsynced at the end."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from poststelle.store.blobs import BlobStore, StoredBlob
+
+SPOOL_BUFFER = 64 * 1024
+
+
+@dataclass
+class Spool:
+    """Bytes as they arrive, written through a small buffer so memory stays bounded whatever
+    the size; `finish` makes the file durable and names its blob."""
+
+    fd: int
+    path: Path
+    digest: Any
+    size: int = 0
+    buffer: bytearray = field(default_factory=bytearray)
+
+    def write(self, chunk: bytes) -> None:
+        self.digest.update(chunk)
+        self.size += len(chunk)
+        self.buffer += chunk
+        if len(self.buffer) >= SPOOL_BUFFER:
+            self.flush()
+
+    def flush(self) -> None:
+        view = memoryview(self.buffer)
+        while view:
+            view = view[os.write(self.fd, view) :]
+        view.release()
+        self.buffer.clear()
+
+    def finish(self) -> StoredBlob:
+        self.flush()
+        os.fsync(self.fd)
+        os.close(self.fd)
+        return StoredBlob(self.digest.hexdigest(), self.size)
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        self.path.unlink(missing_ok=True)
+
+    @classmethod
+    def open(cls, blobs: BlobStore) -> Spool:
+        fd, path = blobs.temp_file()
+        return cls(fd, path, hashlib.sha256())

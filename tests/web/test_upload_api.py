@@ -1,0 +1,164 @@
+"""The portal upload API: durable 201 with a registry number, idempotent retries, and a
+problem document with a stable type for every refusal."""
+
+from __future__ import annotations
+
+import hashlib
+from email import message_from_bytes, policy
+from typing import Any
+
+import pytest
+
+from poststelle.accounts import Scope
+from poststelle.model import Channel
+from tests.web.conftest import Site
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def submit(
+    site: Site,
+    *,
+    token: str | None = None,
+    data: dict[str, str] | None = None,
+    files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    fields = {"procedure": "bauantrag", "reply_to": "erika@example.org", "sender_name": "Erika"}
+    return site.client.post(
+        "/api/v1/submissions",
+        data=fields | (data or {}),
+        files=files
+        if files is not None
+        else [("document", ("antrag.pdf", PDF, "application/pdf"))],
+        headers={"Authorization": f"Bearer {token or site.upload_token}", **(headers or {})},
+    )
+
+
+def test_a_submission_is_stored_before_the_201_and_carries_its_documents(site: Site) -> None:
+    answer = submit(
+        site,
+        data={"sender_name": "Erika Müller", "reference": "Az. 4711"},
+        files=[
+            ("document", ("Bauantrag Müller.pdf", PDF, "application/pdf")),
+            ("document", ("lageplan.png", b"\x89PNG\r\n\x1a\nplan", "image/png")),
+        ],
+    )
+
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert answer.headers["location"] == f"/api/v1/submissions/{body['registry_number']}"
+    item = site.store.item_by_registry_number(body["registry_number"])
+    assert item is not None
+    assert item.channel is Channel.UPLOAD
+    assert item.envelope.sender == "erika@example.org"
+    assert item.envelope.metadata["procedure"] == "bauantrag"
+    message = message_from_bytes(
+        site.mailroom.services.blobs.read(item.sha256), policy=policy.default
+    )
+    assert str(message["From"]) == "Erika Müller <erika@example.org>"
+    assert "Az. 4711" in str(message["Subject"])
+    attachments = {
+        part.get_filename(): part.get_payload(decode=True) for part in message.iter_attachments()
+    }
+    assert (
+        hashlib.sha256(attachments["Bauantrag Müller.pdf"]).hexdigest()
+        == hashlib.sha256(PDF).hexdigest()
+    )
+    assert attachments["lageplan.png"] == b"\x89PNG\r\n\x1a\nplan"
+
+
+def test_the_uploading_token_can_follow_its_submission_and_no_other(site: Site) -> None:
+    number = submit(site).json()["registry_number"]
+    mine = site.client.get(
+        f"/api/v1/submissions/{number}", headers={"Authorization": f"Bearer {site.upload_token}"}
+    )
+    assert mine.status_code == 200
+    assert (mine.json()["procedure"], mine.json()["registry_number"]) == ("bauantrag", number)
+    other, _ = site.accounts.create_token("anderes-portal", frozenset({Scope.UPLOAD}))
+    theirs = site.client.get(
+        f"/api/v1/submissions/{number}", headers={"Authorization": f"Bearer {other}"}
+    )
+    assert theirs.status_code == 404
+
+
+def test_a_retried_upload_with_the_same_key_gets_the_first_answer(site: Site) -> None:
+    key = {"Idempotency-Key": "portal-7f3a"}
+    first = submit(site, headers=key)
+    again = submit(site, headers=key)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json()["registry_number"] == first.json()["registry_number"]
+    assert len(site.store.items(channel=Channel.UPLOAD)) == 1
+
+
+def test_the_same_key_with_a_different_request_is_a_conflict(site: Site) -> None:
+    key = {"Idempotency-Key": "portal-7f3b"}
+    assert submit(site, headers=key).status_code == 201
+    changed = submit(site, headers=key, data={"reference": "anders"})
+    assert changed.status_code == 422
+    assert changed.json()["type"] == "/problems/idempotency-conflict"
+    assert len(site.store.items(channel=Channel.UPLOAD)) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "problem"),
+    [
+        ({"token": "pst_unknown"}, 401, "unauthenticated"),
+        ({"data": {"procedure": "mondlandung"}}, 422, "unknown-procedure"),
+        ({"data": {"reply_to": "keine adresse"}}, 422, "invalid-field"),
+        ({"files": [("note", (None, b"ohne Dokument", "text/plain"))]}, 422, "missing-document"),
+        (
+            {"files": [("document", ("setup.exe", b"MZ\x90\x00", "application/x-msdownload"))]},
+            415,
+            "type-not-accepted",
+        ),
+        (
+            {
+                "files": [
+                    ("document", ("riesig.pdf", b"x" * (50 * 1024 * 1024 + 1), "application/pdf"))
+                ]
+            },
+            413,
+            "too-large",
+        ),
+    ],
+)
+def test_each_refusal_is_a_problem_document(
+    site: Site, change: dict[str, Any], status: int, problem: str
+) -> None:
+    answer = submit(site, **change)
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/problem+json"
+    body = answer.json()
+    assert (body["type"], body["status"]) == (f"/problems/{problem}", status)
+    assert body["detail"]
+    assert site.store.items(channel=Channel.UPLOAD) == []
+    assert list((site.mailroom.config.data_dir / "blobs" / "tmp").iterdir()) == []
+
+
+def test_a_department_token_may_not_upload(site: Site) -> None:
+    answer = submit(site, token=site.bauamt_token)
+    assert answer.status_code == 403
+    assert answer.json()["type"] == "/problems/forbidden"
+
+
+def test_a_body_that_is_not_multipart_is_a_malformed_request(site: Site) -> None:
+    answer = site.client.post(
+        "/api/v1/submissions",
+        content=b"procedure=bauantrag",
+        headers={
+            "Authorization": f"Bearer {site.upload_token}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert answer.status_code == 400
+    assert answer.json()["type"] == "/problems/malformed-request"
+
+
+def test_every_problem_type_is_documented_at_its_url(site: Site) -> None:
+    from poststelle.web.problems import ProblemType
+
+    for kind in ProblemType:
+        page = site.client.get(kind.uri)
+        assert page.status_code == 200
+        assert kind.title in page.text
