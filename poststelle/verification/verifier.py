@@ -24,8 +24,10 @@ from poststelle.verification.formats import (
     VerificationContext,
 )
 from poststelle.verification.model import VerificationReport
+from poststelle.verification.pades import PdfSignatures
 from poststelle.verification.qualification import CertificateQualifier
 from poststelle.verification.trust import TrustSettings, validation_contexts
+from poststelle.verification.trustedlists import configured_qualifier
 from poststelle.verification.unwrap import Unwrapped
 
 
@@ -58,11 +60,16 @@ class Verifier:
 
     @classmethod
     def from_settings(cls, settings: VerificationSettings) -> Verifier:
-        trust = TrustSettings(settings.anchors, settings.intermediates, settings.allow_fetching)
+        anchors = settings.anchors
+        qualify: Qualifier = CertificateQualifier()
+        if settings.trusted_lists is not None:
+            qualify, list_anchors = configured_qualifier(settings.trusted_lists)
+            anchors = (*anchors, *list_anchors)
+        trust = TrustSettings(anchors, settings.intermediates, settings.allow_fetching)
         return cls(
             validation_contexts(trust),
-            CertificateQualifier(),
-            (CadesDetached(),),
+            qualify,
+            (CadesDetached(), PdfSignatures()),
             load_decryption_keys(settings.decryption_keys),
         )
 

@@ -3,8 +3,8 @@
 Signers (certificate labels): `qualified` (qcStatements esign, alice@example.org), `plain`
 (no qcStatements, bob@example.org), `seal` (qcStatements eseal), `revoked` (revoked
 2026-03-01), `expired` (valid 2020-2022), `notyet` (valid from 2030), `demail-provider`
-(a qualified seal of a De-Mail provider). OCSP and CRL are served in-process through
-certomancer's AsyncIllusionist.
+(a qualified seal of a De-Mail provider). OCSP, CRLs and a time-stamping authority (`tsa`, at
+`tsa_url`) are served in-process through certomancer's AsyncIllusionist.
 """
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ from aiohttp import web
 from asn1crypto import keys
 from asn1crypto import x509 as asn1_x509
 from certomancer.integrations.aiohttp_illusionist import AsyncIllusionist
-from certomancer.registry import ArchLabel, CertLabel, CertomancerConfig, KeyLabel, PKIArchitecture
+from certomancer.registry import (
+    ArchLabel,
+    CertLabel,
+    CertomancerConfig,
+    KeyLabel,
+    PKIArchitecture,
+    ServiceLabel,
+)
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -36,6 +43,7 @@ KEYS = (
     "expired",
     "notyet",
     "demail-provider",
+    "tsa",
 )
 
 
@@ -123,6 +131,7 @@ def _config(key_dir: Path, url_prefix: str) -> dict[str, Any]:
                         "common-name": "De-Mail Provider Test",
                         "organization-name": "Provider GmbH",
                     },
+                    "tsa": {"common-name": "Test Zeitstempeldienst"},
                 },
                 "certs": {
                     "root": {
@@ -178,6 +187,24 @@ def _config(key_dir: Path, url_prefix: str) -> dict[str, Any]:
                     "notyet": _signer(
                         "interm", ("2030-01-01T00:00:00+0000", "2035-01-01T00:00:00+0000"), QC_ESIGN
                     ),
+                    "tsa": {
+                        "issuer": "root",
+                        "validity": {"valid-from": LONG[0], "valid-to": LONG[1]},
+                        "extensions": [
+                            {
+                                "id": "extended_key_usage",
+                                "critical": True,
+                                "value": ["time_stamping"],
+                            },
+                            {
+                                "id": "crl_distribution_points",
+                                "smart-value": {
+                                    "schema": "crl-dist-url",
+                                    "params": {"crl-repo-names": ["root"]},
+                                },
+                            },
+                        ],
+                    },
                 },
                 "services": {
                     "ocsp": {
@@ -187,6 +214,7 @@ def _config(key_dir: Path, url_prefix: str) -> dict[str, Any]:
                             "signing-key": "ocsp",
                         }
                     },
+                    "time-stamping": {"tsa": {"signing-key": "tsa", "signing-cert": "tsa"}},
                     "crl-repo": {
                         "root": {
                             "for-issuer": "root",
@@ -234,6 +262,11 @@ class GeneratedPki:
     @property
     def root_path(self) -> Path:
         return self.directory / "root.der"
+
+    @property
+    def tsa_url(self) -> str:
+        """Where the time-stamping authority answers RFC 3161 requests."""
+        return str(self.arch.service_registry.get_tsa_info(ServiceLabel("tsa")).url)
 
     def certificate(self, label: str) -> asn1_x509.Certificate:
         return self.arch.get_cert(CertLabel(label))
