@@ -280,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging()  # to stderr, so that what a command prints on stdout stays clean
     try:
         code: int = args.func(args)
     except TomlError as exc:

@@ -80,6 +80,9 @@ def validation_contexts(
             moment=moment,
             allow_fetching=settings.allow_fetching,
             revocation_mode=settings.revocation_mode,
+            # Offline, only revocation data embedded in the signature can count (hard-fail).
+            crls=None if settings.allow_fetching else [],
+            ocsps=None if settings.allow_fetching else [],
             fetchers=Fetchers(
                 ocsp_fetcher=_Recording(fetchers.ocsp_fetcher, failures),  # type: ignore[arg-type]
                 crl_fetcher=_Recording(fetchers.crl_fetcher, failures),  # type: ignore[arg-type]

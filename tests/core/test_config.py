@@ -125,7 +125,10 @@ def test_a_bad_regular_expression_is_refused_with_its_line(tmp_path: Path) -> No
 def test_the_shipped_routing_policy_is_valid() -> None:
     shipped = Path(__file__).resolve().parents[2] / "policies" / "routing.toml"
     policy = load_routing_policy(shipped, {"bauamt", "ordnungsamt", "hauptamt"})
-    assert len(policy.rules) == 3
+    assert len(policy.rules) == 5
+    portal = RoutingFacts((), "erika@example.org", "Portal: Bauantrag", "bauantrag")
+    assert policy.route(portal).department == "bauamt"
+    assert policy.route(RoutingFacts((), "erika@example.org", "Portal", "")).department is None
 
 
 def test_the_production_example_is_a_valid_configuration() -> None:

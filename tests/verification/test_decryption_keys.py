@@ -83,7 +83,7 @@ def test_a_missing_key_file_stops_start_up_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "poststelle.toml"
     path.write_text(CONFIG.format(key="gone.key"), encoding="utf-8")
     settings = load_config(path).verification
-    with pytest.raises(FileNotFoundError, match="gone.key"):
+    with pytest.raises(FileNotFoundError, match=r"gone\.key"):
         Verifier.from_settings(settings)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -28,7 +28,8 @@ from poststelle.verification.unwrap import unwrap
 from tests.support.smime import body, detached, opaque, p7s
 from tests.support.testpki import GeneratedPki
 
-RECEIVED = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+# Signatures are made during the test run (their signing time is now); they arrive just after.
+RECEIVED = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
 
 
 @pytest.fixture(scope="module")
