@@ -2,85 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
-from poststelle.model import Item
+from poststelle.confirmations.facts import ConfirmationKind, ItemFacts
+from poststelle.confirmations.message import Confirmation, Issuer, signed_mail
+from poststelle.confirmations.wording import Sheet, fact_sections, local_time
+from poststelle.confirmations.xml import receipt_xml
 
-BERLIN = ZoneInfo("Europe/Berlin")
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiptDocument:
-    name: str
-    content_type: str
-    size: int
-    sha256: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiptFacts:
-    """Everything a receipt states, gathered from the item and its stage results."""
-
-    authority: str
-    item: Item
-    subject: str
-    timestamp_gen_time: str
-    timestamp_tsa: str
-    documents: Sequence[ReceiptDocument]
+TITLE = "Eingangsbestätigung"
 
 
 def receipt_subject(original_subject: str) -> str:
-    return f"*Eingangsbestätigung* {original_subject}".rstrip()
+    return f"*{TITLE}* {original_subject}".rstrip()
 
 
-def receipt_text(facts: ReceiptFacts) -> str:
-    item = facts.item
-    local = item.received_at.astimezone(BERLIN)
-    lines = [
-        f"{facts.authority} bestätigt den Eingang Ihrer Nachricht.",
-        "",
-        f"Registriernummer:   {item.registry_number}",
-        f"Eingangszeitpunkt:  {local:%d.%m.%Y, %H:%M:%S} Uhr ({item.received_at.isoformat()})",
-        f"SHA-256 der Nachricht: {item.sha256}",
-        f"Größe:              {item.size} Bytes",
-    ]
-    if facts.timestamp_gen_time:
-        lines.append(
-            f"Zeitstempel:        {facts.timestamp_gen_time} ({facts.timestamp_tsa}, RFC 3161)"
-        )
-    lines += ["", "Enthaltene Dokumente:"]
-    if facts.documents:
-        lines += [
-            f"  {i}. {d.name} ({d.content_type}, {d.size} Bytes)\n     SHA-256: {d.sha256}"
-            for i, d in enumerate(facts.documents, start=1)
-        ]
-    else:
-        lines.append("  (keine Dokumente erkannt)")
-    lines += [
-        "",
-        "Der Eingangszeitpunkt ist der Zeitpunkt, zu dem die Nachricht dauerhaft auf dem für den",
-        "Empfang bestimmten System gespeichert wurde. Diese Bestätigung ist automatisch erstellt;",
-        "eine Prüfung des Inhalts ist damit nicht verbunden.",
-        "",
-        "Bitte geben Sie bei Rückfragen die Registriernummer an.",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def build_receipt(facts: ReceiptFacts, *, sender: str, recipient: str) -> bytes:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = recipient
-    message["Subject"] = receipt_subject(facts.subject)
-    message["Date"] = format_datetime(facts.item.received_at.astimezone(BERLIN))
-    message["Message-ID"] = make_msgid(
-        idstring=f"receipt.{facts.item.registry_number}", domain=sender.rpartition("@")[2]
+def receipt_sheet(facts: ItemFacts) -> Sheet:
+    return Sheet(
+        title=TITLE,
+        authority=facts.authority,
+        intro=(
+            f"{facts.authority} bestätigt den Eingang Ihrer Nachricht am "
+            f"{local_time(facts.received_at)} unter der Registriernummer "
+            f"{facts.registry_number}.",
+        ),
+        sections=fact_sections(facts),
+        closing=(
+            "Der Eingangszeitpunkt ist der Zeitpunkt, zu dem die Nachricht dauerhaft auf dem für "
+            "den Empfang bestimmten System gespeichert wurde; der prüfbare Nachweis dafür ist "
+            "der Zeitstempel nach RFC 3161 über den SHA-256-Hashwert der Nachricht (im XML-Teil).",
+            "Diese Bestätigung ist automatisch erstellt und mit dem Siegel der Behörde versehen; "
+            "eine Prüfung des Inhalts ist damit nicht verbunden.",
+            "Bitte geben Sie bei Rückfragen die Registriernummer an.",
+        ),
     )
-    message["Auto-Submitted"] = "auto-replied"
-    message["X-Poststelle-Registry-Number"] = facts.item.registry_number
-    message.set_content(receipt_text(facts))
-    return bytes(message)
+
+
+def build_receipt(
+    facts: ItemFacts, issuer: Issuer, *, recipient: str, issued_at: datetime
+) -> bytes:
+    """The signed receipt mail: text, XML and sealed PDF, S/MIME-signed as a whole."""
+    confirmation = Confirmation(
+        kind=ConfirmationKind.RECEIPT,
+        registry_number=facts.registry_number,
+        subject=receipt_subject(facts.subject),
+        sheet=receipt_sheet(facts),
+        xml=receipt_xml(facts),
+    )
+    return signed_mail(confirmation, issuer, recipient=recipient, issued_at=issued_at)

@@ -1,16 +1,33 @@
-"""Confirm stage: send the sender exactly one Eingangsbestätigung."""
+"""Confirm stage: send the sender exactly one signed Eingangsbestätigung, and a notice if unfit."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from poststelle.confirmations.receipt import ReceiptDocument, ReceiptFacts, build_receipt
+from poststelle.confirmations.facts import (
+    DocumentFact,
+    ItemFacts,
+    NoticeFacts,
+    TimestampFact,
+    decision_fact,
+    verification_fact,
+)
+from poststelle.confirmations.message import Issuer
+from poststelle.confirmations.notice import build_notice, unsuitability_causes
+from poststelle.confirmations.receipt import build_receipt
+from poststelle.confirmations.seal import Seal
+from poststelle.decision.rules import Decision
 from poststelle.model import Item
 from poststelle.pipeline.services import Services
 from poststelle.pipeline.stage import StageOutcome, earlier_result
 from poststelle.ports import OutboundMessage
 from poststelle.stages.analyse import AnalysisRecord
 from poststelle.stages.stamp import StampRecord
+from poststelle.verification.model import VerificationReport
+
+Builder = Callable[[], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +36,56 @@ class ReceiptRecord:
     key: str
     location: str
     reason: str
+    notice_key: str = ""  # set when a § 3a notice went out too
+    notice_location: str = ""
+
+
+def issuer(services: Services) -> Issuer:
+    """The seal and TSA that sign this installation's confirmations."""
+    settings = services.config.receipts
+    return Issuer(
+        settings.sender,
+        Seal.load(settings.seal_key, settings.seal_certificate),
+        services.timestamper,
+    )
+
+
+def item_facts(item: Item, services: Services) -> ItemFacts:
+    """What the stages so far established about the item, as a confirmation states it."""
+    stamp = earlier_result(services, item, "stamp", StampRecord)
+    analysis = earlier_result(services, item, "analyse", AnalysisRecord)
+    report = earlier_result(services, item, "verify", VerificationReport)
+    decision = earlier_result(services, item, "decide", Decision)
+    return ItemFacts(
+        authority=services.config.authority,
+        registry_number=item.registry_number,
+        sender=item.envelope.sender,
+        recipients=item.envelope.recipients,
+        subject=analysis.subject if analysis is not None else "",
+        received_at=item.received_at,
+        sha256=item.sha256,
+        size=item.size,
+        timestamp=TimestampFact(
+            stamp.token_der, stamp.gen_time, stamp.tsa, stamp.serial_number, stamp.policy_oid
+        )
+        if stamp is not None
+        else None,
+        documents=tuple(
+            DocumentFact(d.name or d.safe_name, d.content_type, d.size, d.sha256)
+            for d in (analysis.documents if analysis is not None else ())
+        ),
+        verification=verification_fact(report) if report is not None else None,
+        decision=decision_fact(decision) if decision is not None else None,
+    )
+
+
+def _send_once(services: Services, item: Item, key: str, recipient: str, build: Builder) -> str:
+    location = services.store.outbound_location(key)
+    if location is None:
+        sender = services.config.receipts.sender
+        location = services.outbox.send(OutboundMessage(key, sender, (recipient,), build()))
+        services.store.record_outbound(key, item.id, location)
+    return location
 
 
 def run(item: Item, services: Services) -> StageOutcome:
@@ -27,32 +94,32 @@ def run(item: Item, services: Services) -> StageOutcome:
     if not recipient:
         record = ReceiptRecord(False, key, "", "no sender address (null reverse-path)")
         return StageOutcome(record, {"sent": False, "reason": record.reason})
-    location = services.store.outbound_location(key)
-    if location is None:
-        content = build_receipt(
-            _facts(item, services), sender=services.config.receipts.sender, recipient=recipient
+    now = datetime.now(UTC)
+
+    def receipt() -> bytes:
+        return build_receipt(
+            item_facts(item, services), issuer(services), recipient=recipient, issued_at=now
         )
-        location = services.outbox.send(
-            OutboundMessage(key, services.config.receipts.sender, (recipient,), content)
-        )
-        services.store.record_outbound(key, item.id, location)
+
+    location = _send_once(services, item, key, recipient, receipt)
     record = ReceiptRecord(True, key, location, "")
-    return StageOutcome(record, {"sent": True, "key": key, "to": recipient})
+    decision = earlier_result(services, item, "decide", Decision)
+    if decision is not None and decision.unsuitable:
+        notice_key = f"notice/{item.registry_number}"
+        procedure = services.procedures.for_recipients(item.envelope.recipients)
+        unsuitable = decision.unsuitable
 
+        def notice() -> bytes:
+            facts = NoticeFacts(
+                item_facts(item, services),
+                unsuitability_causes(unsuitable),
+                procedure.requirements,
+            )
+            return build_notice(facts, issuer(services), recipient=recipient, issued_at=now)
 
-def _facts(item: Item, services: Services) -> ReceiptFacts:
-    stamp = earlier_result(services, item, "stamp", StampRecord)
-    analysis = earlier_result(services, item, "analyse", AnalysisRecord)
-    documents = (
-        [ReceiptDocument(d.name, d.content_type, d.size, d.sha256) for d in analysis.documents]
-        if analysis is not None
-        else []
-    )
-    return ReceiptFacts(
-        authority=services.config.authority,
-        item=item,
-        subject=analysis.subject if analysis is not None else "",
-        timestamp_gen_time=stamp.gen_time if stamp is not None else "",
-        timestamp_tsa=stamp.tsa if stamp is not None else "",
-        documents=documents,
-    )
+        notice_location = _send_once(services, item, notice_key, recipient, notice)
+        record = ReceiptRecord(True, key, location, "", notice_key, notice_location)
+    summary = {"sent": True, "key": key, "to": recipient}
+    if record.notice_key:
+        summary["notice"] = record.notice_key
+    return StageOutcome(record, summary)

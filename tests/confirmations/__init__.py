@@ -1,0 +1,1 @@
+"""Signed confirmations: receipts, notices and delivery records."""
