@@ -17,6 +17,7 @@ from dramatiq import Worker
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from connectors.clamd import ClamdAddress, ClamdScanner
 from connectors.maildir import MaildirInbox, MaildirOutbox
 from connectors.smtp_ingress import SmtpIngress, start_smtp, tls_context
 from connectors.smtp_relay import RelaySettings, SmtpRelay
@@ -29,7 +30,7 @@ from poststelle.model import Item
 from poststelle.pipeline.broker import Pipeline, declare_actors, make_broker
 from poststelle.pipeline.reconciler import idle_cutoff, reconcile
 from poststelle.pipeline.services import Services, install
-from poststelle.ports import Outbox
+from poststelle.ports import MalwareScanner, Outbox
 from poststelle.review import ReviewDesk
 from poststelle.routing import load_routing_policy
 from poststelle.stages import STAGES
@@ -87,6 +88,14 @@ def _outbox(config: Config) -> Outbox:
     )
 
 
+def _scanner(config: Config) -> MalwareScanner | None:
+    settings = config.scanner
+    if settings.kind == "none":
+        return None
+    host, port = settings.address or ("", 0)
+    return ClamdScanner(ClamdAddress(settings.socket, host, port), timeout=settings.timeout_seconds)
+
+
 def build_mailroom(config: Config) -> Mailroom:
     """Everything a serve or worker process needs, wired together; installs the services."""
     store = open_store(config)
@@ -103,6 +112,7 @@ def build_mailroom(config: Config) -> Mailroom:
         routing=load_routing_policy(config.routing_policy, config.departments.keys()),
         procedures=load_procedure_policy(config.procedure_policy),
         verifier=Verifier.from_settings(config.verification),
+        scanner=_scanner(config),
     )
     install(services)
     broker = make_broker(config.broker)

@@ -67,10 +67,19 @@ class Timestamper(Protocol):
 class ScanResult:
     clean: bool
     signature: str = ""  # the malware signature name when not clean
-    scanner: str = ""
+    scanner: str = ""  # the scanner and its signature version, e.g. "ClamAV 1.4.6/27500/…"
+
+
+class ScannerUnavailable(OSError):
+    """The scanner could not be reached or did not answer in time: a retry may help."""
+
+
+class ScanFailed(Exception):
+    """The scanner answered but could not scan (e.g. a size limit): the file is not clean."""
 
 
 class MalwareScanner(Protocol):
-    async def scan_path(self, path: Path) -> ScanResult:
-        """Stream the file to the scanner; raise OSError when the scanner cannot be reached."""
+    def scan_path(self, path: Path) -> ScanResult:
+        """Stream the file to the scanner; raise ScannerUnavailable when it cannot be reached
+        and ScanFailed when it refuses the file. Never reports "clean" without a scan."""
         ...

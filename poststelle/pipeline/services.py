@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from poststelle.config import Config
 from poststelle.decision.procedures import ProcedurePolicy
-from poststelle.ports import DepartmentInbox, Outbox, Timestamper
+from poststelle.ports import DepartmentInbox, MalwareScanner, Outbox, Timestamper
 from poststelle.routing import RoutingPolicy
 from poststelle.store.blobs import BlobStore
 from poststelle.store.sql import SqlStore
@@ -24,6 +24,7 @@ class Services:
     routing: RoutingPolicy
     procedures: ProcedurePolicy
     verifier: Verifier
+    scanner: MalwareScanner | None = None  # None: documents are recorded as not scanned
 
 
 _current: Services | None = None

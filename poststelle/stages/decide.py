@@ -14,13 +14,23 @@ from poststelle.model import Item, ItemState
 from poststelle.pipeline.services import Services
 from poststelle.pipeline.stage import StageOutcome, earlier_result
 from poststelle.stages.analyse import AnalysisRecord
+from poststelle.stages.scan import ScanRecord
 from poststelle.verification.model import VerificationReport
 
 
-def _found_causes(analysis: AnalysisRecord | None) -> list[UnsuitableCause]:
+def _found_causes(
+    analysis: AnalysisRecord | None, scan: ScanRecord | None
+) -> list[UnsuitableCause]:
+    causes = [
+        UnsuitableCause(
+            Unsuitability.MALWARE,
+            doc.name,
+            f"In „{doc.name}“ wurde Schadsoftware gefunden ({doc.signature}).",
+        )
+        for doc in (scan.infected if scan is not None else ())
+    ]
     if analysis is None:
-        return []
-    causes = []
+        return causes
     if not analysis.parseable:
         causes.append(
             UnsuitableCause(
@@ -51,7 +61,11 @@ def run(item: Item, services: Services) -> StageOutcome:
         else []
     )
     decision: Decision = decide(
-        procedure, report, ChannelFacts(), documents, _found_causes(analysis)
+        procedure,
+        report,
+        ChannelFacts(),
+        documents,
+        _found_causes(analysis, earlier_result(services, item, "scan", ScanRecord)),
     )
     summary = {
         "replaces_written_form": decision.outcome.value,
