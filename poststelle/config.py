@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from poststelle.eid.settings import REQUIRABLE_LEVELS, EidSettings
 from poststelle.tomlfile import Table, TomlDocument
 
-STAGE_NAMES = ("stamp", "analyse", "verify", "decide", "confirm", "route", "deliver")
+STAGE_NAMES = ("stamp", "analyse", "scan", "verify", "decide", "confirm", "route", "deliver")
 
 
 def _host_port(value: str) -> tuple[str, int]:
@@ -123,6 +124,18 @@ class VerificationSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ScannerSettings:
+    """The malware scanner: "none" records every item as not scanned; "clamd" asks clamd at
+    `socket` (a UNIX socket) or `address` (host:port). clamd's StreamMaxLength must admit the
+    largest document, or such items fail the scan and wait for the clerk."""
+
+    kind: str  # "none" or "clamd"
+    socket: Path | None
+    address: tuple[str, int] | None
+    timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     authority: str
@@ -141,6 +154,8 @@ class Config:
     departments: dict[str, DepartmentSettings]
     outbox: OutboxSettings
     receipts: ReceiptSettings
+    scanner: ScannerSettings
+    eid: EidSettings | None = None  # eID-identified submissions (SAML); None = not accepted
 
     def accepts_recipient(self, address: str) -> bool:
         _, _, domain = address.rpartition("@")
@@ -165,6 +180,8 @@ def load_config(path: Path) -> Config:
             "outbox",
             "receipts",
             "verification",
+            "scanner",
+            "eid",
         }
     )
     main = root.sub("poststelle")
@@ -174,6 +191,7 @@ def load_config(path: Path) -> Config:
         doc.fail(("poststelle", "domains"), "must name at least one domain")
     data_dir = main.path("data_dir", "data")
     departments = _departments(root, data_dir)
+    scanner = _scanner(root.sub("scanner"))
     return Config(
         path=doc.path,
         authority=main.text("authority"),
@@ -185,13 +203,15 @@ def load_config(path: Path) -> Config:
         store=_store(root.sub("store")),
         broker=_broker(root.sub("broker")),
         timestamp=_timestamp(root.sub("timestamp")),
-        pipeline=_pipeline(root.sub("pipeline")),
+        pipeline=_pipeline(root.sub("pipeline"), scanner),
         routing_policy=_policies(root).path("routing", "policies/routing.toml"),
         procedure_policy=_policies(root).path("procedures", "policies/procedures.toml"),
         verification=_verification(root.sub("verification")),
         departments=departments,
         outbox=_outbox(root.sub("outbox"), data_dir),
         receipts=_receipts(root.sub("receipts"), domains[0]),
+        scanner=scanner,
+        eid=_eid(root.sub("eid")) if "eid" in root.values else None,
     )
 
 
@@ -326,7 +346,25 @@ def _timestamp(t: Table) -> TimestampSettings:
     return TimestampSettings(url=t.text("url"), trusted_certificates=trusted, builtin=builtin)
 
 
-def _pipeline(t: Table) -> tuple[str, ...]:
+def _scanner(t: Table) -> ScannerSettings:
+    t.reject_unknown({"kind", "socket", "address", "timeout_seconds"})
+    kind = t.choice("kind", ("none", "clamd"), "none")
+    timeout = t.number("timeout_seconds", 60.0)
+    if timeout <= 0:
+        t.doc.fail((*t.key, "timeout_seconds"), "must be positive")
+    if kind == "none":
+        for key in ("socket", "address"):
+            if key in t.values:
+                t.doc.fail((*t.key, key), 'is only used with kind = "clamd"')
+        return ScannerSettings(kind, None, None, timeout)
+    if ("socket" in t.values) == ("address" in t.values):
+        t.doc.fail((*t.key, "kind"), 'clamd needs either socket = "/path" or address = "host:port"')
+    socket = t.path("socket") if "socket" in t.values else None
+    address = t.parse("address", "", _host_port) if "address" in t.values else None
+    return ScannerSettings(kind, socket, address, timeout)
+
+
+def _pipeline(t: Table, scanner: ScannerSettings) -> tuple[str, ...]:
     t.reject_unknown({"stages"})
     stages = t.texts("stages", list(STAGE_NAMES))
     for index, name in enumerate(stages):
@@ -337,6 +375,13 @@ def _pipeline(t: Table) -> tuple[str, ...]:
             )
     if len(set(stages)) != len(stages):
         t.doc.fail((*t.key, "stages"), "names a stage twice")
+    if scanner.kind != "none" and "scan" not in stages:
+        t.doc.fail((*t.key, "stages"), "must include scan when a scanner is configured")
+    if "scan" in stages:
+        if "analyse" not in stages or stages.index("analyse") > stages.index("scan"):
+            t.doc.fail((*t.key, "stages"), "scan needs analyse before it")
+        if "decide" in stages and stages.index("decide") < stages.index("scan"):
+            t.doc.fail((*t.key, "stages"), "scan must come before decide")
     return tuple(stages)
 
 
@@ -382,4 +427,20 @@ def _receipts(t: Table, domain: str) -> ReceiptSettings:
         sender=t.text("sender", f"poststelle@{domain}"),
         seal_key=t.path("seal_key", "pki/seal.key"),
         seal_certificate=t.path("seal_certificate", "pki/seal.crt"),
+    )
+
+
+def _eid(t: Table) -> EidSettings:
+    t.reject_unknown(
+        {"idp_entity_id", "idp_certificate", "sp_entity_id", "clock_skew_seconds", "required_level"}
+    )
+    for key in ("idp_entity_id", "sp_entity_id"):
+        if not t.text(key).strip():
+            t.doc.fail((*t.key, key), "must not be empty")
+    return EidSettings(
+        idp_entity_id=t.text("idp_entity_id"),
+        idp_certificate=t.path("idp_certificate"),
+        sp_entity_id=t.text("sp_entity_id"),
+        clock_skew_seconds=t.integer("clock_skew_seconds", 120, minimum=0),
+        required_level=t.choice("required_level", REQUIRABLE_LEVELS, "high"),
     )

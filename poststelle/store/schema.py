@@ -118,4 +118,16 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         )
         """,
     ),
+    (
+        4,
+        """
+        CREATE TABLE assertion_ids (
+            id TEXT PRIMARY KEY,
+            issuer TEXT,
+            seen_at TEXT,
+            expires_at TEXT
+        );
+        CREATE INDEX assertion_ids_expiry ON assertion_ids (expires_at)
+        """,
+    ),
 )

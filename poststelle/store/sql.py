@@ -271,6 +271,23 @@ class SqlStore:
                 (token_id, key, request_hash, item.id, self._clock().isoformat()),
             )
 
+    # -- eID assertions ----------------------------------------------------------------------
+
+    def remember_assertion(self, issuer: str, assertion_id: str, expires_at: datetime) -> bool:
+        """Record a SAML assertion ID as used; False when it was used before (a replay).
+        IDs whose `expires_at` has passed are forgotten: such assertions are refused as expired."""
+        with self.backend.write() as tx:
+            now = self._clock().astimezone(UTC)
+            tx.execute("DELETE FROM assertion_ids WHERE expires_at < ?", (now.isoformat(),))
+            tx.execute(
+                "INSERT INTO assertion_ids (id, issuer, seen_at, expires_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (assertion_id, issuer, now.isoformat(), expires_at.astimezone(UTC).isoformat()),
+            )
+            if tx.rowcount() == 0:
+                return False
+        return True
+
     # -- stage results ---------------------------------------------------------------------
 
     def stage_result(self, item_id: str, stage: str) -> StageResult | None:
