@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime
 from typing import Any
 
 import structlog
@@ -28,11 +28,11 @@ from poststelle.model import Channel, Envelope, Item
 from poststelle.store.spool import Spool
 from poststelle.web.auth import api_token
 from poststelle.web.context import WebContext
+from poststelle.web.openapi import EMAIL_PATTERN, IDEMPOTENCY_KEY_PATTERN, ONE_LINE
 from poststelle.web.problems import Problem, ProblemType
 
 log = structlog.get_logger("poststelle.upload")
 
-MAX_IDEMPOTENCY_KEY = 255
 _MEDIA_TYPE_PART = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _MEDIA_TYPE = re.compile(rf"^{_MEDIA_TYPE_PART}/{_MEDIA_TYPE_PART}$")
 _BASE64_LINE = 57  # bytes per 76-character base64 line
@@ -42,6 +42,11 @@ DOCUMENT_FIELD = "document"
 def _media_type(declared: str) -> str:
     kind = declared.split(";", 1)[0].strip().lower()
     return kind if _MEDIA_TYPE.match(kind) else "application/octet-stream"
+
+
+def _printable(name: str) -> str:
+    """A sender's file name as a header can carry it: line breaks and controls become U+FFFD."""
+    return re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", "\ufffd", name)
 
 
 def _headers(message: EmailMessage) -> bytes:
@@ -85,7 +90,7 @@ def compose_message(
     for uploaded in form.files:
         part = EmailMessage(policy=SMTP)
         part["Content-Type"] = _media_type(uploaded.content_type)
-        part.add_header("Content-Disposition", "attachment", filename=uploaded.filename)
+        part.add_header("Content-Disposition", "attachment", filename=_printable(uploaded.filename))
         part["Content-Transfer-Encoding"] = "base64"
         out.write(f"--{boundary}\r\n".encode() + _headers(part) + b"\r\n")
         for line in _base64_lines(uploaded.spool):
@@ -99,11 +104,15 @@ def _check(form: Form, ctx: WebContext) -> tuple[Procedure, str]:
     if procedure is None:
         known = ", ".join(p.key for p in ctx.procedures.procedures)
         raise Problem(ProblemType.UNKNOWN_PROCEDURE, f"no procedure {key!r}; known: {known}")
-    reply_to = parseaddr(form.first("reply_to"))[1]
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", reply_to or ""):
+    reply_to = form.first("reply_to")
+    if not re.match(EMAIL_PATTERN, reply_to):
         raise Problem(ProblemType.INVALID_FIELD, "reply_to must be an e-mail address")
-    if len(form.first("sender_name")) > 200 or len(form.first("reference")) > 200:
-        raise Problem(ProblemType.INVALID_FIELD, "sender_name and reference take 200 characters")
+    for name in ("sender_name", "reference"):
+        value = form.first(name)
+        if len(value) > 200 or not re.match(ONE_LINE, value):
+            raise Problem(
+                ProblemType.INVALID_FIELD, f"{name} takes up to 200 characters on one line"
+            )
     documents = [f for f in form.files if f.field_name == DOCUMENT_FIELD]
     if not documents:
         raise Problem(ProblemType.MISSING_DOCUMENT, f"attach at least one {DOCUMENT_FIELD!r}")
@@ -177,11 +186,13 @@ class UploadEndpoint:
 
     async def post(self, request: Request) -> Response:
         token = await api_token(request, self.ctx, Scope.UPLOAD)
-        key = request.headers.get("idempotency-key", "")
-        if len(key) > MAX_IDEMPOTENCY_KEY or not key.isascii():
-            raise Problem(ProblemType.INVALID_FIELD, "Idempotency-Key takes 255 ASCII characters")
-        if not key:
+        key = request.headers.get("idempotency-key")
+        if key is None:
             return await self._submit(request, token, "")
+        if not re.match(IDEMPOTENCY_KEY_PATTERN, key):
+            raise Problem(
+                ProblemType.INVALID_FIELD, "Idempotency-Key takes 1 to 255 visible ASCII characters"
+            )
         async with self._locks.hold((token.id, key)):
             return await self._submit(request, token, key)
 

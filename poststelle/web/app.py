@@ -76,7 +76,7 @@ def build_app(ctx: WebContext, extra: list[BaseRoute]) -> Starlette:
         Route("/", home, methods=["GET"]),
         Route("/problems/{slug}", problems.describe, methods=["GET"]),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
-        *openapi_routes(),
+        *openapi_routes(ctx.procedures),
         *upload_routes(ctx),
         *inbox_api_routes(ctx),
         *login_routes(ctx),

@@ -8,7 +8,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from poststelle.decision.procedures import ProcedurePolicy
 from poststelle.web.problems import ProblemType
+
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}$"
+ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"  # nothing Python's splitlines() splits at
+_ATEXT = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+EMAIL_PATTERN = rf"^{_ATEXT}(\.{_ATEXT})*@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"  # ASCII dot-atom
 
 
 def _problems(*kinds: ProblemType) -> dict[str, Any]:
@@ -36,7 +42,11 @@ _BINARY = {
 }
 
 
-def _submission_request() -> dict[str, Any]:
+def _submission_request(procedures: ProcedurePolicy) -> dict[str, Any]:
+    keys = [p.key for p in (*procedures.procedures, procedures.default)]
+    types = sorted(
+        {t for p in (*procedures.procedures, procedures.default) for t in p.accepted_types}
+    )
     return {
         "required": True,
         "content": {
@@ -45,22 +55,24 @@ def _submission_request() -> dict[str, Any]:
                     "type": "object",
                     "required": ["procedure", "reply_to", "document"],
                     "properties": {
-                        "procedure": {"type": "string", "description": "a procedure key"},
-                        "sender_name": {"type": "string", "maxLength": 200},
-                        "reply_to": {"type": "string", "format": "email"},
-                        "reference": {"type": "string", "maxLength": 200},
+                        "procedure": {"type": "string", "enum": keys},
+                        "sender_name": {"type": "string", "maxLength": 200, "pattern": ONE_LINE},
+                        "reply_to": {"type": "string", "pattern": EMAIL_PATTERN},
+                        "reference": {"type": "string", "maxLength": 200, "pattern": ONE_LINE},
                         "document": {
                             "type": "array",
+                            "minItems": 1,
                             "items": {"type": "string", "format": "binary"},
                         },
                     },
-                }
+                },
+                "encoding": {"document": {"contentType": ", ".join(types)}},
             }
         },
     }
 
 
-def document() -> dict[str, Any]:
+def document(procedures: ProcedurePolicy) -> dict[str, Any]:
     submission = {"$ref": "#/components/schemas/Submission"}
     return {
         "openapi": "3.1.0",
@@ -136,10 +148,10 @@ def document() -> dict[str, Any]:
                             "name": "Idempotency-Key",
                             "in": "header",
                             "required": False,
-                            "schema": {"type": "string", "maxLength": 255},
+                            "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
                         }
                     ],
-                    "requestBody": _submission_request(),
+                    "requestBody": _submission_request(procedures),
                     "responses": {
                         "201": {
                             "description": "Durable; the registry number is assigned",
@@ -151,6 +163,7 @@ def document() -> dict[str, Any]:
                             ProblemType.TOO_LARGE,
                             ProblemType.TYPE_NOT_ACCEPTED,
                             ProblemType.MISSING_DOCUMENT,
+                            ProblemType.IDEMPOTENCY_CONFLICT,
                             ProblemType.UNAVAILABLE,
                         ),
                     },
@@ -274,8 +287,8 @@ def document() -> dict[str, Any]:
     }
 
 
-def openapi_routes() -> list[Route]:
-    spec = document()
+def openapi_routes(procedures: ProcedurePolicy) -> list[Route]:
+    spec = document(procedures)
 
     async def serve(request: Request) -> Response:
         return JSONResponse(spec)

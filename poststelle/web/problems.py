@@ -23,7 +23,7 @@ class ProblemType(enum.Enum):
     MALFORMED = ("malformed-request", 400, "The request body cannot be read")
     IDEMPOTENCY_CONFLICT = (
         "idempotency-conflict",
-        422,
+        409,
         "The Idempotency-Key was used before for a different request",
     )
     UNAUTHENTICATED = ("unauthenticated", 401, "Authentication is required")
@@ -90,9 +90,13 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     """Starlette's own 404/405 as problem documents on the API, as plain pages elsewhere."""
     assert isinstance(exc, HTTPException)
     if not request.url.path.startswith("/api/"):
-        return HTMLResponse(f"<h1>{exc.status_code}</h1>", status_code=exc.status_code)
+        return HTMLResponse(
+            f"<h1>{exc.status_code}</h1>", status_code=exc.status_code, headers=exc.headers
+        )
     kind = _BY_STATUS.get(exc.status_code, ProblemType.MALFORMED)
-    return problem_response(Problem(kind, str(exc.detail)), request.url.path)
+    response = problem_response(Problem(kind, str(exc.detail)), request.url.path)
+    response.headers.update(exc.headers or {})
+    return response
 
 
 async def describe(request: Request) -> Response:

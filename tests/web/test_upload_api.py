@@ -68,6 +68,35 @@ def test_a_submission_is_stored_before_the_201_and_carries_its_documents(site: S
     assert attachments["lageplan.png"] == b"\x89PNG\r\n\x1a\nplan"
 
 
+def test_a_file_name_with_line_breaks_is_kept_on_one_line(site: Site) -> None:
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="procedure"\r\n\r\nbauantrag\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="reply_to"\r\n\r\nerika@example.org\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="document"; '
+        b'filename="antrag\xc2\x85\x0bBcc: x@y.z.pdf"\r\nContent-Type: application/pdf\r\n\r\n'
+        + PDF
+        + b"\r\n--b--\r\n"
+    )
+    answer = site.client.post(
+        "/api/v1/submissions",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {site.upload_token}",
+            "Content-Type": "multipart/form-data; boundary=b",
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    item = site.store.item_by_registry_number(answer.json()["registry_number"])
+    assert item is not None
+    message = message_from_bytes(
+        site.mailroom.services.blobs.read(item.sha256), policy=policy.default
+    )
+    assert [p.get_filename() for p in message.iter_attachments()] == [
+        "antrag\ufffd\ufffdBcc: x@y.z.pdf"
+    ]
+    assert "Bcc" not in message
+
+
 def test_the_uploading_token_can_follow_its_submission_and_no_other(site: Site) -> None:
     number = submit(site).json()["registry_number"]
     mine = site.client.get(
@@ -95,7 +124,7 @@ def test_the_same_key_with_a_different_request_is_a_conflict(site: Site) -> None
     key = {"Idempotency-Key": "portal-7f3b"}
     assert submit(site, headers=key).status_code == 201
     changed = submit(site, headers=key, data={"reference": "anders"})
-    assert changed.status_code == 422
+    assert changed.status_code == 409
     assert changed.json()["type"] == "/problems/idempotency-conflict"
     assert len(site.store.items(channel=Channel.UPLOAD)) == 1
 
@@ -106,6 +135,7 @@ def test_the_same_key_with_a_different_request_is_a_conflict(site: Site) -> None
         ({"token": "pst_unknown"}, 401, "unauthenticated"),
         ({"data": {"procedure": "mondlandung"}}, 422, "unknown-procedure"),
         ({"data": {"reply_to": "keine adresse"}}, 422, "invalid-field"),
+        ({"data": {"sender_name": "Erika\r\nBcc: alle@example.org"}}, 422, "invalid-field"),
         ({"files": [("note", (None, b"ohne Dokument", "text/plain"))]}, 422, "missing-document"),
         (
             {"files": [("document", ("setup.exe", b"MZ\x90\x00", "application/x-msdownload"))]},
