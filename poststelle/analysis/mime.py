@@ -67,9 +67,17 @@ def _prescan(raw: bytes, limits: MimeLimits) -> str:
     return ""
 
 
+def _unescaped(text: str) -> str:
+    """Raw 8-bit bytes in a header (not RFC 2047) reach us as surrogate escapes: read them
+    as UTF-8, and what is not UTF-8 as U+FFFD, so that the value can be stored and shown."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _header(message: Message, name: str, limits: MimeLimits) -> str:
     """A header's decoded value; structural parsing only for values of bounded length."""
-    raw = next((str(v) for k, v in message.raw_items() if k.lower() == name.lower()), "")
+    raw = next(
+        (_unescaped(str(v)) for k, v in message.raw_items() if k.lower() == name.lower()), ""
+    )
     if not raw:
         return ""
     if len(raw) > limits.max_header_value_bytes:
@@ -86,7 +94,7 @@ def _filename(part: Message, limits: MimeLimits) -> str:
         if len(value) >= limits.max_header_value_bytes:
             return ""
     try:
-        return str(part.get_filename() or "")
+        return _unescaped(str(part.get_filename() or ""))
     except (ValueError, LookupError, UnicodeError, TypeError):
         return ""
 

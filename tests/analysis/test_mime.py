@@ -196,3 +196,13 @@ def test_built_messages_are_analysed_to_what_was_built(
 def test_no_input_raises(raw: bytes) -> None:
     analysed = analyse_message(raw, LIMITS)
     assert len(analysed.payloads) == len(analysed.analysis.documents)
+
+
+def test_raw_utf8_and_latin1_header_bytes_become_storable_text() -> None:
+    raw = (
+        b"From: a@example.org\r\nSubject: *Eingangsbest\xc3\xa4tigung* Gr\xfc\xdfe\r\n"
+        b"Content-Type: text/plain\r\n\r\nText\r\n"
+    )
+    subject = analyse_message(raw, MimeLimits()).analysis.subject
+    assert subject == "*Eingangsbestätigung* Gr\ufffd\ufffde"
+    subject.encode("utf-8")
