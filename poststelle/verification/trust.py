@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -61,6 +63,23 @@ def fetch_failures(context: ValidationContext) -> list[Exception]:
     return _FETCH_FAILURES.get(context, [])
 
 
+_LOOP_BACKEND: ContextVar[FetcherBackend | None] = ContextVar("fetcher_backend", default=None)
+
+
+@contextlib.asynccontextmanager
+async def fetching() -> AsyncIterator[None]:
+    """One HTTP session for the OCSP/CRL fetches of the verifications inside, on the running
+    event loop, closed at the end (a session must not outlive its loop: each stage run has
+    its own)."""
+    backend = AIOHttpFetcherBackend()
+    token = _LOOP_BACKEND.set(backend)
+    try:
+        yield
+    finally:
+        _LOOP_BACKEND.reset(token)
+        await backend.close()  # type: ignore[no-untyped-call]
+
+
 def validation_contexts(
     settings: TrustSettings, fetcher_backend: FetcherBackend | None = None
 ) -> Callable[[datetime], ValidationContext]:
@@ -69,10 +88,9 @@ def validation_contexts(
     roots = [c for p in settings.anchors for c in load_certificates(p)]
     others = [c for p in settings.intermediates for c in load_certificates(p)]
 
-    backend = fetcher_backend or AIOHttpFetcherBackend()
-
     def at(moment: datetime) -> ValidationContext:
         failures: list[Exception] = []
+        backend = fetcher_backend or _LOOP_BACKEND.get() or AIOHttpFetcherBackend()
         fetchers = backend.get_fetchers()
         context = ValidationContext(
             trust_roots=roots,

@@ -15,6 +15,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from poststelle.config import VerificationSettings
 from poststelle.verification.cades import CadesDetached
+from poststelle.verification.cades_enveloping import CadesEnveloping
 from poststelle.verification.decrypt import DecryptionKey
 from poststelle.verification.engine import verify_item
 from poststelle.verification.formats import (
@@ -26,7 +27,7 @@ from poststelle.verification.formats import (
 from poststelle.verification.model import VerificationReport
 from poststelle.verification.pades import PdfSignatures
 from poststelle.verification.qualification import CertificateQualifier
-from poststelle.verification.trust import TrustSettings, validation_contexts
+from poststelle.verification.trust import TrustSettings, fetching, validation_contexts
 from poststelle.verification.trustedlists import configured_qualifier
 from poststelle.verification.unwrap import Unwrapped
 
@@ -69,7 +70,7 @@ class Verifier:
         return cls(
             validation_contexts(trust),
             qualify,
-            (CadesDetached(), PdfSignatures()),
+            (CadesDetached(), CadesEnveloping(), PdfSignatures()),
             load_decryption_keys(settings.decryption_keys),
         )
 
@@ -82,7 +83,12 @@ class Verifier:
         sender: str,
         message_date: datetime | None = None,
     ) -> VerificationReport:
-        context = VerificationContext(
-            received_at, self.contexts, self.qualify, sender, message_date
-        )
-        return await verify_item(unwrapped, documents, context, self.handlers)
+        context = self.context(received_at=received_at, sender=sender, message_date=message_date)
+        async with fetching():
+            return await verify_item(unwrapped, documents, context, self.handlers)
+
+    def context(
+        self, *, received_at: datetime, sender: str, message_date: datetime | None = None
+    ) -> VerificationContext:
+        """What a format module is given, as of the item's receipt time."""
+        return VerificationContext(received_at, self.contexts, self.qualify, sender, message_date)
