@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,7 +25,10 @@ from starlette.routing import Route
 from connectors.multipart import Form, FormError, UploadedFile, read_form
 from poststelle.accounts import ApiToken, Scope
 from poststelle.decision.procedures import Procedure
+from poststelle.eid.saml import verify_assertion
 from poststelle.model import Channel, Envelope, Item
+from poststelle.serialize import to_jsonable
+from poststelle.stages.channel import EID_METADATA
 from poststelle.store.spool import Spool
 from poststelle.web.auth import api_token
 from poststelle.web.context import WebContext
@@ -37,6 +41,7 @@ _MEDIA_TYPE_PART = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _MEDIA_TYPE = re.compile(rf"^{_MEDIA_TYPE_PART}/{_MEDIA_TYPE_PART}$")
 _BASE64_LINE = 57  # bytes per 76-character base64 line
 DOCUMENT_FIELD = "document"
+ASSERTION_FIELD = "assertion"
 
 
 def _media_type(declared: str) -> str:
@@ -220,7 +225,10 @@ class UploadEndpoint:
                         )
                     return created(earlier[1])
             procedure, reply_to = _check(form, self.ctx)
-            item = await run_in_threadpool(self._accept, form, procedure, reply_to, token, request)
+            eid = await run_in_threadpool(self._identify, form)
+            item = await run_in_threadpool(
+                self._accept, form, procedure, reply_to, token, request, eid
+            )
         finally:
             form.discard()
         if key:
@@ -229,6 +237,27 @@ class UploadEndpoint:
             )
         return created(item)
 
+    def _identify(self, form: Form) -> dict[str, str]:
+        """Verify the eID assertion, if the submission carries one; its finding and the
+        assertion itself are kept with the item. A bad assertion refuses the submission."""
+        assertion = form.first(ASSERTION_FIELD)
+        if not assertion:
+            return {}
+        settings = self.ctx.config.eid
+        if settings is None:
+            raise Problem(ProblemType.BAD_ASSERTION, "this authority accepts no eID assertions")
+        xml = assertion.encode("utf-8")
+        finding = verify_assertion(
+            xml, settings, self.ctx.store.remember_assertion, datetime.now(UTC)
+        )
+        if not finding.valid:
+            raise Problem(ProblemType.BAD_ASSERTION, finding.problem)
+        blob = self.ctx.blobs.put(xml)
+        return {
+            EID_METADATA: json.dumps(to_jsonable(finding), ensure_ascii=False),
+            "eid_assertion_sha256": blob.sha256,
+        }
+
     def _accept(
         self,
         form: Form,
@@ -236,6 +265,7 @@ class UploadEndpoint:
         reply_to: str,
         token: ApiToken,
         request: Request,
+        eid: dict[str, str],
     ) -> Item:
         spool = Spool.open(self.ctx.blobs)
         try:
@@ -249,6 +279,7 @@ class UploadEndpoint:
             "sender_name": form.first("sender_name"),
             "reference": form.first("reference"),
             "token": token.id,
+            **eid,
         }
         envelope = Envelope(
             sender=reply_to,

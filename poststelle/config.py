@@ -8,7 +8,17 @@ from pathlib import Path
 from poststelle.eid.settings import REQUIRABLE_LEVELS, EidSettings
 from poststelle.tomlfile import Table, TomlDocument
 
-STAGE_NAMES = ("stamp", "analyse", "scan", "verify", "decide", "confirm", "route", "deliver")
+STAGE_NAMES = (
+    "stamp",
+    "analyse",
+    "scan",
+    "channel",
+    "verify",
+    "decide",
+    "confirm",
+    "route",
+    "deliver",
+)
 
 
 def _host_port(value: str) -> tuple[str, int]:
@@ -382,6 +392,12 @@ def _pipeline(t: Table, scanner: ScannerSettings) -> tuple[str, ...]:
             t.doc.fail((*t.key, "stages"), "scan needs analyse before it")
         if "decide" in stages and stages.index("decide") < stages.index("scan"):
             t.doc.fail((*t.key, "stages"), "scan must come before decide")
+    if "channel" in stages:
+        later = [s for s in ("verify", "decide", "confirm", "route") if s in stages]
+        if any(stages.index(s) < stages.index("channel") for s in later):
+            t.doc.fail(
+                (*t.key, "stages"), "channel must come before verify, decide, confirm, route"
+            )
     return tuple(stages)
 
 

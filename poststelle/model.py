@@ -25,6 +25,7 @@ class ItemState(enum.StrEnum):
     ACKNOWLEDGED = "acknowledged"
     NEEDS_REVIEW = "needs_review"
     REJECTED = "rejected"
+    ATTACHED = "attached"  # a De-Mail provider's confirmation, filed with the item it concerns
     FAILED = "failed"
 
     @property
@@ -37,7 +38,9 @@ class ItemState(enum.StrEnum):
         return self not in _TERMINAL and self not in _WAITING_FOR_PERSON
 
 
-_TERMINAL = frozenset({ItemState.DELIVERED, ItemState.ACKNOWLEDGED, ItemState.REJECTED})
+_TERMINAL = frozenset(
+    {ItemState.DELIVERED, ItemState.ACKNOWLEDGED, ItemState.REJECTED, ItemState.ATTACHED}
+)
 _WAITING_FOR_PERSON = frozenset({ItemState.NEEDS_REVIEW, ItemState.FAILED})
 
 

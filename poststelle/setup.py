@@ -62,7 +62,7 @@ certificate = "{pki["tsa_certificate"]}"
 policy_oid = "1.3.6.1.4.1.57264.2.1"
 
 [pipeline]
-stages = ["stamp", "analyse", "verify", "decide", "confirm", "route", "deliver"]
+stages = ["stamp", "analyse", "scan", "channel", "verify", "decide", "confirm", "route", "deliver"]
 
 [policies]
 routing = "policies/routing.toml"

@@ -24,6 +24,7 @@ from poststelle.pipeline.services import Services
 from poststelle.pipeline.stage import StageOutcome, earlier_result
 from poststelle.ports import OutboundMessage
 from poststelle.stages.analyse import AnalysisRecord
+from poststelle.stages.channel import ChannelRecord
 from poststelle.stages.stamp import StampRecord
 from poststelle.verification.model import VerificationReport
 
@@ -91,8 +92,14 @@ def _send_once(services: Services, item: Item, key: str, recipient: str, build: 
 def run(item: Item, services: Services) -> StageOutcome:
     key = f"receipt/{item.registry_number}"
     recipient = item.envelope.sender
+    channel = earlier_result(services, item, "channel", ChannelRecord)
+    unsent = ""
     if not recipient:
-        record = ReceiptRecord(False, key, "", "no sender address (null reverse-path)")
+        unsent = "no sender address (null reverse-path)"
+    elif channel is not None and channel.demail is not None and channel.demail.is_provider_message:
+        unsent = "a De-Mail provider's confirmation or notification gets no receipt"
+    if unsent:
+        record = ReceiptRecord(False, key, "", unsent)
         return StageOutcome(record, {"sent": False, "reason": record.reason})
     now = datetime.now(UTC)
 
@@ -106,7 +113,7 @@ def run(item: Item, services: Services) -> StageOutcome:
     decision = earlier_result(services, item, "decide", Decision)
     if decision is not None and decision.unsuitable:
         notice_key = f"notice/{item.registry_number}"
-        procedure = services.procedures.for_recipients(item.envelope.recipients)
+        procedure = services.procedures.for_envelope(item.envelope)
         unsuitable = decision.unsuitable
 
         def notice() -> bytes:

@@ -14,6 +14,7 @@ from poststelle.model import Item, ItemState
 from poststelle.pipeline.services import Services
 from poststelle.pipeline.stage import StageOutcome, earlier_result
 from poststelle.stages.analyse import AnalysisRecord
+from poststelle.stages.channel import ChannelRecord
 from poststelle.stages.scan import ScanRecord
 from poststelle.verification.model import VerificationReport
 
@@ -51,6 +52,23 @@ def _found_causes(
     return causes
 
 
+def channel_facts(channel: ChannelRecord | None) -> ChannelFacts:
+    """What the channel stage found, as the decision rules read it."""
+    if channel is None:
+        return ChannelFacts()
+    demail, eid = channel.demail, channel.eid
+    return ChannelFacts(
+        demail_absenderbestaetigt=demail.sender_confirmed if demail else None,
+        demail_problem_de=" ".join(demail.reasons_de) if demail else "",
+        eid_level_hoch=(eid.valid and eid.level == "high") if eid else None,
+        eid_problem_de=(
+            "Die eID-Identifizierung ist ungültig oder liegt unter dem Vertrauensniveau hoch."
+            if eid and not (eid.valid and eid.level == "high")
+            else ""
+        ),
+    )
+
+
 def run(item: Item, services: Services) -> StageOutcome:
     analysis = earlier_result(services, item, "analyse", AnalysisRecord)
     report = earlier_result(services, item, "verify", VerificationReport)
@@ -63,7 +81,7 @@ def run(item: Item, services: Services) -> StageOutcome:
     decision: Decision = decide(
         procedure,
         report,
-        ChannelFacts(),
+        channel_facts(earlier_result(services, item, "channel", ChannelRecord)),
         documents,
         _found_causes(analysis, earlier_result(services, item, "scan", ScanRecord)),
     )

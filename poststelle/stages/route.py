@@ -10,6 +10,7 @@ from poststelle.pipeline.services import Services
 from poststelle.pipeline.stage import StageOutcome, earlier_result
 from poststelle.routing import RoutingFacts
 from poststelle.stages.analyse import AnalysisRecord
+from poststelle.stages.channel import ChannelRecord, DemailRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +22,31 @@ class RouteRecord:
     held: bool  # the clerk decides first
 
 
+def _file_provider_message(item: Item, demail: DemailRecord, services: Services) -> StageOutcome:
+    """A provider's confirmation goes with the item it concerns, not to a department."""
+    concerned = services.store.item_by_message_id(demail.concerns) if demail.concerns else None
+    if concerned is None:
+        reason = f"a De-Mail {demail.message_type} for a message this mailroom does not know"
+        record = RouteRecord(None, "", "", reason, True)
+        return StageOutcome(record, {"queue": "clerk", "reason": reason}, ItemState.NEEDS_REVIEW)
+    services.store.note(
+        concerned.id,
+        "demail.provider_message",
+        {"kind": demail.message_type, "item": item.registry_number},
+    )
+    reason = f"De-Mail {demail.message_type} for {concerned.registry_number}"
+    record = RouteRecord(None, "", "", reason, False)
+    return StageOutcome(
+        record,
+        {"attached_to": concerned.registry_number, "kind": demail.message_type},
+        ItemState.ATTACHED,
+    )
+
+
 def run(item: Item, services: Services) -> StageOutcome:
+    channel = earlier_result(services, item, "channel", ChannelRecord)
+    if channel is not None and channel.demail is not None and channel.demail.is_provider_message:
+        return _file_provider_message(item, channel.demail, services)
     analysis = earlier_result(services, item, "analyse", AnalysisRecord)
     decision = earlier_result(services, item, "decide", Decision)
     subject = analysis.subject if analysis is not None else ""

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from email.utils import parseaddr
 
 from poststelle.model import Item, ItemState
 from poststelle.pipeline.services import Services
 from poststelle.pipeline.stage import StageOutcome, earlier_result
 from poststelle.stages.analyse import AnalysisRecord
+from poststelle.stages.channel import ChannelRecord
+from poststelle.verification.engine import verdict
 from poststelle.verification.formats import DocumentInput
+from poststelle.verification.model import DocumentReport, SignatureReport, VerificationReport
 from poststelle.verification.unwrap import unwrap
 from poststelle.verification.verifier import message_date
+
+DEMAIL_MESSAGE = "De-Mail-Nachricht (Versanddienst)"
+
+
+def with_demail(
+    report: VerificationReport, demail: SignatureReport, message_sha256: str
+) -> VerificationReport:
+    """The report with the De-Mail provider's integrity signature over the message added."""
+    document = DocumentReport(DEMAIL_MESSAGE, message_sha256, "message/rfc822", (demail,))
+    every = [*(s for d in report.documents for s in d.signatures), demail]
+    return replace(report, documents=(*report.documents, document), verdict=verdict(every))
 
 
 def run(item: Item, services: Services) -> StageOutcome:
@@ -34,6 +49,9 @@ def run(item: Item, services: Services) -> StageOutcome:
             message_date=message_date(analysis.date if analysis is not None else ""),
         )
     )
+    channel = earlier_result(services, item, "channel", ChannelRecord)
+    if channel is not None and channel.demail is not None and channel.demail.report is not None:
+        report = with_demail(report, channel.demail.report, item.sha256)
     signatures = [s for d in report.documents for s in d.signatures]
     summary = {
         "verdict": report.verdict.value,

@@ -130,4 +130,13 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX assertion_ids_expiry ON assertion_ids (expires_at)
         """,
     ),
+    (
+        5,
+        """
+        CREATE TABLE message_ids (
+            message_id TEXT PRIMARY KEY,
+            item_id TEXT NOT NULL REFERENCES items (id)
+        )
+        """,
+    ),
 )

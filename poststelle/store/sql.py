@@ -249,6 +249,22 @@ class SqlStore:
             self._journal(tx, item_id, event, dict(data), at=now)
         return True
 
+    # -- message ids ----------------------------------------------------------------------
+
+    def remember_message_id(self, message_id: str, item_id: str) -> None:
+        """Note that `message_id` (e.g. an X-de-mail-message-id) names this item; first wins."""
+        with self.backend.write() as tx:
+            if not tx.execute("SELECT 1 FROM message_ids WHERE message_id = ?", (message_id,)):
+                tx.execute(
+                    "INSERT INTO message_ids (message_id, item_id) VALUES (?, ?)",
+                    (message_id, item_id),
+                )
+
+    def item_by_message_id(self, message_id: str) -> Item | None:
+        with self.backend.read() as tx:
+            rows = tx.execute("SELECT item_id FROM message_ids WHERE message_id = ?", (message_id,))
+        return self.item(rows[0][0]) if rows else None
+
     # -- idempotent submissions ------------------------------------------------------------
 
     def idempotent_item(self, token_id: str, key: str) -> tuple[str, Item] | None:

@@ -59,6 +59,11 @@ def _submission_request(procedures: ProcedurePolicy) -> dict[str, Any]:
                         "sender_name": {"type": "string", "maxLength": 200, "pattern": ONE_LINE},
                         "reply_to": {"type": "string", "pattern": EMAIL_PATTERN},
                         "reference": {"type": "string", "maxLength": 200, "pattern": ONE_LINE},
+                        "assertion": {
+                            "type": "string",
+                            "description": "a signed SAML 2.0 assertion of the configured "
+                            "identity provider (eID, level of assurance high)",
+                        },
                         "document": {
                             "type": "array",
                             "minItems": 1,
@@ -164,6 +169,7 @@ def document(procedures: ProcedurePolicy) -> dict[str, Any]:
                             ProblemType.TYPE_NOT_ACCEPTED,
                             ProblemType.MISSING_DOCUMENT,
                             ProblemType.IDEMPOTENCY_CONFLICT,
+                            ProblemType.BAD_ASSERTION,
                             ProblemType.UNAVAILABLE,
                         ),
                     },

@@ -27,6 +27,7 @@ STATE_DE = {
     ItemState.ACKNOWLEDGED: "Empfang bestätigt",
     ItemState.NEEDS_REVIEW: "zu prüfen",
     ItemState.REJECTED: "zurückgewiesen",
+    ItemState.ATTACHED: "als Bestätigung abgelegt",
     ItemState.FAILED: "Fehler",
 }
 CHANNEL_DE = {Channel.SMTP: "E-Mail", Channel.UPLOAD: "Portal"}

@@ -20,6 +20,7 @@ class ProblemType(enum.Enum):
     MISSING_DOCUMENT = ("missing-document", 422, "The submission holds no document")
     INVALID_FIELD = ("invalid-field", 422, "A field is missing or malformed")
     UNKNOWN_PROCEDURE = ("unknown-procedure", 422, "No such procedure")
+    BAD_ASSERTION = ("bad-assertion", 422, "The eID assertion is not acceptable")
     MALFORMED = ("malformed-request", 400, "The request body cannot be read")
     IDEMPOTENCY_CONFLICT = (
         "idempotency-conflict",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from poststelle.accounts import Accounts, Role, Scope
 from poststelle.config import load_config
 from poststelle.daemon import Mailroom, build_mailroom, web_app
 from poststelle.model import Channel, Envelope, Item, ItemState
+from poststelle.pipeline.runner import run_stage
 from poststelle.setup import initialise
+from poststelle.stages import STAGES
 from poststelle.store.sql import SqlStore
 
 PASSWORD = "ein langes Kennwort 42"
@@ -51,6 +54,17 @@ class Site:
         found = self.store.item(item.id)
         assert found is not None
         return found
+
+    def run(self, item_id: str, *stages: str) -> None:
+        """Run these stages for the item in this process, in order, as a worker would."""
+        for stage in stages:
+            run_stage(
+                stage,
+                item_id,
+                services=self.mailroom.services,
+                stages=STAGES,
+                enqueue=lambda _stage, _item: None,
+            )
 
     def login(self, username: str, client: TestClient | None = None) -> TestClient:
         browser = client or self.client
@@ -96,12 +110,22 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     return Template(root, (upload, bauamt, hauptamt))
 
 
-@pytest.fixture
-def site(template: Template, tmp_path: Path) -> Iterator[Site]:
-    root = tmp_path / "poststelle"
+@contextlib.contextmanager
+def open_site(
+    template: Template, root: Path, edit: Callable[[str], str] = lambda text: text
+) -> Iterator[Site]:
+    """A copy of the template installation, its configuration changed by `edit`."""
     shutil.copytree(template.root, root)
-    mailroom = build_mailroom(load_config(root / "poststelle.toml"))
+    config_path = root / "poststelle.toml"
+    config_path.write_text(edit(config_path.read_text()))
+    mailroom = build_mailroom(load_config(config_path))
     accounts = Accounts(mailroom.services.store)
     with TestClient(web_app(mailroom), base_url="http://testserver") as client:
         yield Site(mailroom, client, accounts, *template.tokens)
     mailroom.services.store.close()
+
+
+@pytest.fixture
+def site(template: Template, tmp_path: Path) -> Iterator[Site]:
+    with open_site(template, tmp_path / "poststelle") as opened:
+        yield opened
