@@ -24,6 +24,7 @@ from connectors.smtp_relay import RelaySettings, SmtpRelay
 from poststelle.accounts import Accounts
 from poststelle.config import Config
 from poststelle.decision.procedures import load_procedure_policy
+from poststelle.followups import settle_owed
 from poststelle.inboxes import DepartmentInboxes
 from poststelle.intake import Intake
 from poststelle.model import Item
@@ -135,6 +136,7 @@ def web_app(mailroom: Mailroom) -> Starlette:
             TimeStampAuthority.from_files(builtin.key, builtin.certificate, builtin.policy_oid)
         )
     context = WebContext(
+        services=services,
         config=mailroom.config,
         store=services.store,
         blobs=services.blobs,
@@ -167,7 +169,8 @@ async def reconcile_forever(mailroom: Mailroom, stop: asyncio.Event) -> None:
     count = await loop.run_in_executor(
         None, reconcile, store, config.pipeline, mailroom.pipeline.enqueue
     )
-    log.info("reconciler.start_sweep", redriven=count)
+    settled = await loop.run_in_executor(None, settle_owed, mailroom.services)
+    log.info("reconciler.start_sweep", redriven=count, followups=settled)
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), config.broker.reconcile_interval_seconds)
@@ -179,6 +182,7 @@ async def reconcile_forever(mailroom: Mailroom, stop: asyncio.Event) -> None:
         )
         try:
             await loop.run_in_executor(None, sweep)
+            await loop.run_in_executor(None, settle_owed, mailroom.services)
         except Exception as exc:
             log.warning("reconciler.failed", error=str(exc))
 

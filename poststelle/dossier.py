@@ -41,6 +41,14 @@ class Dossier:
     def document(self, sha256: str) -> DocumentRecord | None:
         return next((d for d in self.documents if d.sha256 == sha256), None)
 
+    @property
+    def delivery_record(self) -> tuple[str, str] | None:
+        """SHA-256 of the sealed Zustellnachweis (XML) and of its signature, once made."""
+        made = [e for e in self.journal if e.event == "delivery_record.created"]
+        if not made:
+            return None
+        return str(made[-1].data["xml_sha256"]), str(made[-1].data["signature_sha256"])
+
     def protocol_html(self) -> str | None:
         """The Prüfprotokoll for this item, once it was verified."""
         if self.report is None:

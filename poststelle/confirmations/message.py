@@ -38,7 +38,7 @@ class Confirmation:
     xml: bytes
 
 
-def _entity(text: str, attachments: tuple[tuple[str, str, bytes], ...]) -> bytes:
+def mail_entity(text: str, attachments: tuple[tuple[str, str, bytes], ...]) -> bytes:
     mixed = MIMEPart(policy=SMTP)
     mixed.set_content(text, cte="quoted-printable")
     for filename, content_type, data in attachments:
@@ -47,18 +47,25 @@ def _entity(text: str, attachments: tuple[tuple[str, str, bytes], ...]) -> bytes
     return mixed.as_bytes(policy=SMTP)
 
 
-def _headers(confirmation: Confirmation, sender: str, recipient: str, issued_at: datetime) -> bytes:
+def mail_headers(
+    kind: ConfirmationKind,
+    registry_number: str,
+    subject: str,
+    *,
+    sender: str,
+    recipient: str,
+    issued_at: datetime,
+) -> bytes:
     message = EmailMessage(policy=SMTP)
     message["From"] = sender
     message["To"] = recipient
-    message["Subject"] = confirmation.subject
+    message["Subject"] = subject
     message["Date"] = format_datetime(issued_at.astimezone(BERLIN))
     message["Message-ID"] = make_msgid(
-        idstring=f"{confirmation.kind.value}.{confirmation.registry_number}",
-        domain=sender.rpartition("@")[2] or None,
+        idstring=f"{kind.value}.{registry_number}", domain=sender.rpartition("@")[2] or None
     )
     message["Auto-Submitted"] = "auto-replied"
-    message["X-Poststelle-Registry-Number"] = confirmation.registry_number
+    message["X-Poststelle-Registry-Number"] = registry_number
     return b"".join(SMTP.fold_binary(name, value) for name, value in message.items())
 
 
@@ -77,13 +84,19 @@ def signed_mail(
 ) -> bytes:
     """The whole reply: text part, XML part and sealed PDF, S/MIME-signed with the seal."""
     basename = f"{FILE_STEMS[confirmation.kind]}-{confirmation.registry_number}"
-    entity = _entity(
+    entity = mail_entity(
         sheet_text(confirmation.sheet),
         (
             (f"{basename}.xml", "application/xml", confirmation.xml),
             (f"{basename}.pdf", "application/pdf", sealed_pdf(confirmation, issuer)),
         ),
     )
-    return _headers(confirmation, issuer.sender, recipient, issued_at) + sign_entity(
-        entity, issuer.seal
+    headers = mail_headers(
+        confirmation.kind,
+        confirmation.registry_number,
+        confirmation.subject,
+        sender=issuer.sender,
+        recipient=recipient,
+        issued_at=issued_at,
     )
+    return headers + sign_entity(entity, issuer.seal)

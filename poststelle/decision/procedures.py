@@ -38,6 +38,7 @@ class Procedure:
     max_document_bytes: int
     requirements: str  # the technical requirements text for § 3a (3) notices
     source: str  # file:line
+    delivery_record_to_sender: bool = False  # mail the sender the department's Zustellnachweis
 
     def serves(self, recipients: Sequence[str]) -> bool:
         return any(
@@ -69,7 +70,15 @@ class ProcedurePolicy:
 
 
 def _procedure(t: Table, key: str, *, default: bool) -> Procedure:
-    known = {"title", "form", "means", "accepted_types", "max_document_bytes", "requirements"}
+    known = {
+        "title",
+        "form",
+        "means",
+        "accepted_types",
+        "max_document_bytes",
+        "requirements",
+        "delivery_record_to_sender",
+    }
     t.reject_unknown(known if default else known | {"key", "recipients"})
     form = Form(t.choice("form", tuple(f.value for f in Form), Form.SCHRIFTFORM.value))
     means_names = t.texts("means", [])
@@ -94,6 +103,7 @@ def _procedure(t: Table, key: str, *, default: bool) -> Procedure:
         max_document_bytes=t.integer("max_document_bytes", minimum=1),
         requirements=t.text("requirements").strip(),
         source=f"{t.doc.path.name}:{t.doc.line_of(t.key)}",
+        delivery_record_to_sender=t.flag("delivery_record_to_sender", False),
     )
 
 

@@ -249,6 +249,17 @@ class SqlStore:
             self._journal(tx, item_id, event, dict(data), at=now)
         return True
 
+    def items_owing(self, state: ItemState, key_prefix: str, limit: int = 100) -> list[Item]:
+        """Items in `state` with no outbound record under `key_prefix` + registry number."""
+        with self.backend.read() as tx:
+            rows = tx.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE state = ? AND NOT EXISTS "
+                "(SELECT 1 FROM outbound WHERE outbound.key = ? || items.registry_number) "
+                "ORDER BY received_at LIMIT ?",
+                (state.value, key_prefix, limit),
+            )
+        return [_item(r) for r in rows]
+
     # -- message ids ----------------------------------------------------------------------
 
     def remember_message_id(self, message_id: str, item_id: str) -> None:
@@ -446,7 +457,11 @@ class SqlStore:
             rows = tx.execute("SELECT location FROM outbound WHERE key = ?", (key,))
         return str(rows[0][0]) if rows else None
 
-    def record_outbound(self, key: str, item_id: str | None, location: str) -> bool:
+    def record_outbound(
+        self, key: str, item_id: str | None, location: str, *, event: str = "mail.sent"
+    ) -> bool:
+        """Record that what `key` names was sent (or, with another `event`, settled without
+        sending); False if it was recorded before."""
         with self.backend.write() as tx:
             now = self._clock()
             tx.execute(
@@ -456,7 +471,7 @@ class SqlStore:
             )
             if tx.rowcount() == 0:
                 return False
-            self._journal(tx, item_id, "mail.sent", {"key": key, "location": location}, at=now)
+            self._journal(tx, item_id, event, {"key": key, "location": location}, at=now)
         return True
 
     # -- journal -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from poststelle.config import Config
 from poststelle.decision.procedures import ProcedurePolicy
 from poststelle.inboxes import DepartmentInboxes
 from poststelle.intake import Intake
+from poststelle.pipeline.services import Services
 from poststelle.review import ReviewDesk
 from poststelle.store.blobs import BlobStore
 from poststelle.store.sql import SqlStore
@@ -16,6 +17,7 @@ from poststelle.store.sql import SqlStore
 
 @dataclass(frozen=True)
 class WebContext:
+    services: Services  # for confirmations owed after a person's action
     config: Config
     store: SqlStore
     blobs: BlobStore

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from urllib.parse import quote
@@ -21,6 +21,7 @@ from poststelle.review import ActionRefused
 from poststelle.web import downloads
 from poststelle.web.auth import session_of
 from poststelle.web.context import WebContext
+from poststelle.web.followups import settle_followups
 from poststelle.web.pages import render
 
 DESK_ROLES = (Role.CLERK, Role.ADMINISTRATOR)
@@ -118,7 +119,6 @@ def desk_routes(ctx: WebContext) -> list[Route]:
     async def detail(request: Request) -> Response:
         session = await session_of(request, ctx, *DESK_ROLES)
         dossier = await run_in_threadpool(_dossier, ctx, request.path_params["item_id"])
-        procedure = ctx.procedures.for_envelope(dossier.item.envelope)
         return render(
             request,
             ctx,
@@ -126,18 +126,11 @@ def desk_routes(ctx: WebContext) -> list[Route]:
             session,
             d=dossier,
             base=f"/posteingang/{dossier.item.id}",
-            requirements=procedure.requirements.strip(),
         )
 
-    def file_route(
-        serve: Callable[[Dossier, Request], Response],
-    ) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            await session_of(request, ctx, *DESK_ROLES)
-            dossier = await run_in_threadpool(_dossier, ctx, request.path_params["item_id"])
-            return serve(dossier, request)
-
-        return endpoint
+    async def desk_dossier(request: Request) -> Dossier:
+        await session_of(request, ctx, *DESK_ROLES)
+        return await run_in_threadpool(_dossier, ctx, request.path_params["item_id"])
 
     def action_route(name: str, action: Action, done: str) -> Route:
         async def act(request: Request) -> Response:
@@ -150,6 +143,8 @@ def desk_routes(ctx: WebContext) -> list[Route]:
                 await run_in_threadpool(action, ctx, item_id, session, form)
             except ActionRefused as refused:
                 answer = f"Nicht möglich: {refused}"
+            else:
+                answer += await settle_followups(ctx, item_id)
             target = f"/posteingang/{item_id}?hinweis={quote(answer)}"
             return RedirectResponse(target, status_code=303)
 
@@ -158,16 +153,6 @@ def desk_routes(ctx: WebContext) -> list[Route]:
     return [
         Route("/posteingang", queue, methods=["GET"]),
         Route("/posteingang/{item_id}", detail, methods=["GET"]),
-        Route(
-            "/posteingang/{item_id}/original",
-            file_route(lambda d, r: downloads.original(ctx.blobs, d)),
-        ),
-        Route(
-            "/posteingang/{item_id}/dokumente/{sha256}",
-            file_route(lambda d, r: downloads.document(ctx.blobs, d, r.path_params["sha256"])),
-        ),
-        Route(
-            "/posteingang/{item_id}/pruefprotokoll", file_route(lambda d, r: downloads.protocol(d))
-        ),
+        *downloads.file_routes("/posteingang/{item_id}", desk_dossier, ctx.blobs, ctx.config),
         *(action_route(name, action, done) for name, (action, done) in ACTIONS.items()),
     ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +18,7 @@ from poststelle.serialize import to_jsonable
 from poststelle.web import downloads
 from poststelle.web.auth import api_token, session_of
 from poststelle.web.context import WebContext
+from poststelle.web.followups import settle_followups
 from poststelle.web.pages import render
 from poststelle.web.problems import Problem, ProblemType
 
@@ -91,17 +91,11 @@ def inbox_routes(ctx: WebContext) -> list[Route]:
             base=f"/abteilung/{dossier.item.id}",
         )
 
-    def file_route(
-        serve: Callable[[Dossier, Request], Response],
-    ) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            session = await session_of(request, ctx, Role.DEPARTMENT)
-            dossier = await run_in_threadpool(
-                _dossier, ctx, session.user.department or "", request.path_params["item_id"]
-            )
-            return serve(dossier, request)
-
-        return endpoint
+    async def department_dossier(request: Request) -> Dossier:
+        session = await session_of(request, ctx, Role.DEPARTMENT)
+        return await run_in_threadpool(
+            _dossier, ctx, session.user.department or "", request.path_params["item_id"]
+        )
 
     async def acknowledge(request: Request) -> Response:
         session = await session_of(request, ctx, Role.DEPARTMENT)
@@ -115,24 +109,13 @@ def inbox_routes(ctx: WebContext) -> list[Route]:
             )
         except NotYours:
             raise HTTPException(404) from None
-        notice = quote("Der Empfang ist bestätigt.")
+        notice = quote("Der Empfang ist bestätigt." + await settle_followups(ctx, item_id))
         return RedirectResponse(f"/abteilung/{item_id}?hinweis={notice}", status_code=303)
 
     return [
         Route("/abteilung", page, methods=["GET"]),
         Route("/abteilung/{item_id}", detail, methods=["GET"]),
-        Route(
-            "/abteilung/{item_id}/original",
-            file_route(lambda d, r: downloads.original(ctx.blobs, d)),
-        ),
-        Route(
-            "/abteilung/{item_id}/dokumente/{sha256}",
-            file_route(lambda d, r: downloads.document(ctx.blobs, d, r.path_params["sha256"])),
-        ),
-        Route(
-            "/abteilung/{item_id}/pruefprotokoll",
-            file_route(lambda d, r: downloads.protocol(d)),
-        ),
+        *downloads.file_routes("/abteilung/{item_id}", department_dossier, ctx.blobs, ctx.config),
         Route("/abteilung/{item_id}/bestaetigen", acknowledge, methods=["POST"]),
     ]
 
@@ -172,6 +155,11 @@ def inbox_api_routes(ctx: WebContext) -> list[Route]:
             raise Problem(ProblemType.NOT_FOUND, "no such document in this item")
         return downloads.document(ctx.blobs, dossier, request.path_params["sha256"])
 
+    async def xdomea(request: Request) -> Response:
+        dossier = await dossier_of(request)
+        title = ctx.config.departments[dossier.item.department or ""].title
+        return downloads.xdomea(ctx.blobs, dossier, ctx.config.authority, title)
+
     async def acknowledge(request: Request) -> Response:
         token = await api_token(request, ctx, Scope.DEPARTMENT)
         dossier = await _department_dossier(request, token.department or "")
@@ -181,7 +169,10 @@ def inbox_api_routes(ctx: WebContext) -> list[Route]:
             dossier.item.id,
             f"API-Token {token.name} ({token.id})",
         )
-        return JSONResponse({"acknowledged": True, "first": first})
+        deferred = await settle_followups(ctx, dossier.item.id)
+        return JSONResponse(
+            {"acknowledged": True, "first": first, "record_deferred": bool(deferred)}
+        )
 
     base = "/api/v1/inbox/items"
     return [
@@ -189,5 +180,6 @@ def inbox_api_routes(ctx: WebContext) -> list[Route]:
         Route(f"{base}/{{item_id}}", detail, methods=["GET"]),
         Route(f"{base}/{{item_id}}/original", original, methods=["GET"]),
         Route(f"{base}/{{item_id}}/documents/{{sha256}}", document, methods=["GET"]),
+        Route(f"{base}/{{item_id}}/xdomea", xdomea, methods=["GET"]),
         Route(f"{base}/{{item_id}}/acknowledge", acknowledge, methods=["POST"]),
     ]

@@ -265,6 +265,23 @@ def document(procedures: ProcedurePolicy) -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/inbox/items/{item_id}/xdomea": {
+                "get": {
+                    "summary": "The item as an xdomea 3.1.0 Geschaeftsgang.0201 message (zip)",
+                    "parameters": [_ITEM_ID],
+                    "responses": {
+                        "200": {
+                            "description": "The zip for the e-file system",
+                            "content": {
+                                "application/zip": {
+                                    "schema": {"type": "string", "format": "binary"}
+                                }
+                            },
+                        },
+                        **_problems(*_AUTH, ProblemType.NOT_FOUND),
+                    },
+                }
+            },
             "/api/v1/inbox/items/{item_id}/acknowledge": {
                 "post": {
                     "summary": "Acknowledge receipt (creates the delivery record once)",
@@ -280,6 +297,7 @@ def document(procedures: ProcedurePolicy) -> dict[str, Any]:
                                         "properties": {
                                             "acknowledged": {"type": "boolean"},
                                             "first": {"type": "boolean"},
+                                            "record_deferred": {"type": "boolean"},
                                         },
                                     }
                                 }

@@ -146,4 +146,9 @@ def test_clerk_assigns_and_department_acknowledges(
     page.get_by_role("button", name="Empfang bestätigen").click()
     expect(page.get_by_role("status")).to_contain_text("Empfang ist bestätigt")
     expect(page.get_by_role("cell", name="department.acknowledged")).to_be_visible()
+    expect(page.get_by_role("cell", name="delivery_record.created")).to_be_visible()
+    record = page.context.request.get(
+        base + str(page.get_by_role("link", name="Nachweis (XML)").get_attribute("href"))
+    )
+    assert registry_number.encode() in record.body()
     check_page(page, "empfang-bestaetigt")

@@ -4,14 +4,11 @@ eID-identified portal submission; provider confirmations are filed, not register
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from poststelle.decision.procedures import Means
 from poststelle.decision.rules import Decision, Outcome
@@ -19,46 +16,14 @@ from poststelle.model import Channel, Envelope, ItemState
 from poststelle.pipeline.stage import stored_record
 from poststelle.stages.channel import ChannelRecord
 from poststelle.verification.model import Indication, SignatureFormat, VerificationReport
-from tests.e2e.conftest import free_port
+from tests.pipeline.conftest import trusting
 from tests.support.demail import confirmation_of_receipt, normal_fields, provider_key, seal
 from tests.support.saml import AssertionSpec, SamlIdp, signed_assertion, to_bytes
-from tests.support.testpki import GeneratedPki, serve_on_loopback
+from tests.support.testpki import GeneratedPki
 from tests.web.conftest import Site, Template, open_site
 
 AFTER_ANALYSIS = ("analyse", "scan", "channel", "verify", "decide", "confirm", "route")
 SP = "https://poststelle.amt.test/saml"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeneratedPki]:
-    port = free_port()
-    built = GeneratedPki.build(tmp_path_factory.mktemp("pki"), f"http://127.0.0.1:{port}")
-    with serve_on_loopback(built, port):
-        yield built
-
-
-def _pem(pki: GeneratedPki, label: str, path: Path) -> Path:
-    der = pki.certificate(label).dump()
-    path.write_bytes(x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM))
-    return path
-
-
-def trusting(pki: GeneratedPki, tmp_path: Path) -> Callable[[str], str]:
-    """A config edit: the test PKI's root as anchor (its intermediate for De-Mail, whose
-    messages carry only the provider's certificate), and its TSA for the confirmations."""
-    intermediate = _pem(pki, "interm", tmp_path / "interm.pem")
-    tsa = _pem(pki, "tsa", tmp_path / "tsa.pem")
-
-    def edit(text: str) -> str:
-        text = re.sub(r'(?m)^url = "http://127.0.0.1:\d+/tsa"', f'url = "{pki.tsa_url}"', text)
-        text = re.sub(r"(?m)^trusted_certificates = .*$", f'trusted_certificates = ["{tsa}"]', text)
-        return text.replace(
-            "anchors = []",
-            f'anchors = ["{pki.root_path}"]\nintermediates = ["{intermediate}"]',
-            1,
-        )
-
-    return edit
 
 
 @pytest.fixture

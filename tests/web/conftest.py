@@ -38,8 +38,14 @@ class Site:
     def store(self) -> SqlStore:
         return self.mailroom.services.store
 
-    def item(self, department: str | None, state: ItemState, body: bytes = b"") -> Item:
-        """An item as the pipeline would leave it, with its message analysed."""
+    def item(
+        self,
+        department: str | None,
+        state: ItemState,
+        body: bytes = b"",
+        recipient: str = f"poststelle@{DOMAIN}",
+    ) -> Item:
+        """An item in `state`, as the pipeline or a person would have left it."""
         raw = body or (
             b"From: buerger@example.org\r\nTo: poststelle@amt.test\r\nSubject: Antrag\r\n"
             b"Content-Type: text/plain\r\n\r\nIch beantrage etwas.\r\n"
@@ -47,7 +53,7 @@ class Site:
         blob = self.mailroom.services.blobs.put(raw)
         item = self.store.accept(
             channel=Channel.SMTP,
-            envelope=Envelope("buerger@example.org", (f"poststelle@{DOMAIN}",)),
+            envelope=Envelope("buerger@example.org", (recipient,)),
             blob=blob,
         )
         self.store.change_state(item.id, state, "test.prepared", {}, department=department)
