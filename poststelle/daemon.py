@@ -8,7 +8,7 @@ import functools
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dramatiq
 import structlog
@@ -30,6 +30,7 @@ from poststelle.intake import Intake
 from poststelle.model import Item
 from poststelle.pipeline.broker import Pipeline, declare_actors, make_broker
 from poststelle.pipeline.reconciler import idle_cutoff, reconcile
+from poststelle.pipeline.retry import reverify_due
 from poststelle.pipeline.services import Services, install
 from poststelle.ports import MalwareScanner, Outbox
 from poststelle.review import ReviewDesk
@@ -180,9 +181,17 @@ async def reconcile_forever(mailroom: Mailroom, stop: asyncio.Event) -> None:
         sweep = functools.partial(
             reconcile, store, config.pipeline, mailroom.pipeline.enqueue, idle_since=cutoff
         )
+        retry = functools.partial(
+            reverify_due,
+            store,
+            mailroom.pipeline.enqueue,
+            retry_after=timedelta(minutes=config.verification.retry_minutes),
+            now=datetime.now(UTC),
+        )
         try:
             await loop.run_in_executor(None, sweep)
             await loop.run_in_executor(None, settle_owed, mailroom.services)
+            await loop.run_in_executor(None, retry)
         except Exception as exc:
             log.warning("reconciler.failed", error=str(exc))
 
