@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from connectors.multipart import Form, FormError, UploadedFile, read_form
@@ -29,6 +29,7 @@ from poststelle.eid.saml import verify_assertion
 from poststelle.model import Channel, Envelope, Item
 from poststelle.serialize import to_jsonable
 from poststelle.stages.channel import EID_METADATA
+from poststelle.stages.confirm import made_confirmation
 from poststelle.store.spool import Spool
 from poststelle.web.auth import api_token
 from poststelle.web.context import WebContext
@@ -154,6 +155,7 @@ def created(item: Item) -> JSONResponse:
             "received_at": item.received_at.isoformat(),
             "sha256": item.sha256,
             "status": location,
+            "receipt": f"{location}/receipt",
         },
         status_code=201,
         headers={"Location": location},
@@ -292,12 +294,16 @@ class UploadEndpoint:
 
 
 def upload_routes(ctx: WebContext) -> list[Route]:
-    async def status(request: Request) -> Response:
+    async def own_item(request: Request) -> Item:
         token = await api_token(request, ctx, Scope.UPLOAD)
         number = request.path_params["registry_number"]
         item = await run_in_threadpool(ctx.store.item_by_registry_number, number)
         if item is None or item.envelope.metadata.get("token") != token.id:
             raise Problem(ProblemType.NOT_FOUND, f"no submission {number} from this token")
+        return item
+
+    async def status(request: Request) -> Response:
+        item = await own_item(request)
         return JSONResponse(
             {
                 "registry_number": item.registry_number,
@@ -308,7 +314,21 @@ def upload_routes(ctx: WebContext) -> list[Route]:
             }
         )
 
+    async def receipt(request: Request) -> Response:
+        item = await own_item(request)
+        sha256 = await run_in_threadpool(
+            made_confirmation, ctx.store, item, f"receipt/{item.registry_number}"
+        )
+        if sha256 is None:
+            raise Problem(ProblemType.NOT_FOUND, "the receipt is not made yet; try again shortly")
+        return FileResponse(
+            ctx.blobs.path(sha256),
+            media_type="message/rfc822",
+            filename=f"Eingangsbestaetigung-{item.registry_number}.eml",
+        )
+
     return [
         Route("/api/v1/submissions", UploadEndpoint(ctx).post, methods=["POST"]),
         Route("/api/v1/submissions/{registry_number}", status, methods=["GET"]),
+        Route("/api/v1/submissions/{registry_number}/receipt", receipt, methods=["GET"]),
     ]

@@ -89,6 +89,37 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_receipt(args: argparse.Namespace) -> int:
+    from email import message_from_bytes
+    from email.policy import default
+
+    from poststelle.daemon import open_store
+    from poststelle.stages.confirm import made_confirmation
+    from poststelle.store.blobs import BlobStore
+
+    config = _config(args)
+    store = open_store(config)
+    item = store.item_by_registry_number(args.registry_number)
+    sha256 = made_confirmation(store, item, f"receipt/{item.registry_number}") if item else None
+    if item is None or sha256 is None:
+        print(f"No receipt for {args.registry_number} (yet)", file=sys.stderr)
+        return 1
+    mail = BlobStore(config.data_dir / "blobs").read(sha256)
+    if args.pdf:
+        signed = message_from_bytes(mail, policy=default)
+        pdfs = [
+            payload
+            for part in signed.walk()
+            if part.get_content_type() == "application/pdf"
+            and isinstance(payload := part.get_payload(decode=True), bytes)
+        ]
+        Path(args.pdf).write_bytes(pdfs[0])
+        print(f"wrote the sealed receipt PDF to {args.pdf}")
+        return 0
+    sys.stdout.buffer.write(mail)
+    return 0
+
+
 def cmd_journal_verify(args: argparse.Namespace) -> int:
     from poststelle.daemon import open_store
     from poststelle.journal import verify_chain
@@ -235,6 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     journal_sub.add_parser("verify", help="check the hash chain").set_defaults(
         func=cmd_journal_verify
     )
+
+    receipt = sub.add_parser(
+        "receipt", help="the signed Eingangsbestätigung of an item (mail on stdout, or its PDF)"
+    )
+    receipt.add_argument("registry_number")
+    receipt.add_argument("--pdf", metavar="FILE", help="write only the sealed PDF to FILE")
+    receipt.set_defaults(func=cmd_receipt)
 
     user = sub.add_parser("user", help="accounts")
     user_sub = user.add_subparsers(dest="user_command", required=True)

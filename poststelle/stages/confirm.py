@@ -26,9 +26,11 @@ from poststelle.ports import OutboundMessage
 from poststelle.stages.analyse import AnalysisRecord
 from poststelle.stages.channel import ChannelRecord
 from poststelle.stages.stamp import StampRecord
+from poststelle.store.sql import SqlStore
 from poststelle.verification.model import VerificationReport
 
 Builder = Callable[[], bytes]
+CONFIRMATION_MADE = "confirmation.made"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +83,27 @@ def item_facts(item: Item, services: Services) -> ItemFacts:
 
 
 def _send_once(services: Services, item: Item, key: str, recipient: str, build: Builder) -> str:
+    """Build and send what `key` names unless it went out before; the content is kept as a
+    blob (journal event `confirmation.made`), so that it can be shown again later."""
     location = services.store.outbound_location(key)
     if location is None:
+        content = build()
+        kept = services.blobs.put(content)
+        services.store.note(item.id, CONFIRMATION_MADE, {"key": key, "sha256": kept.sha256})
         sender = services.config.receipts.sender
-        location = services.outbox.send(OutboundMessage(key, sender, (recipient,), build()))
+        location = services.outbox.send(OutboundMessage(key, sender, (recipient,), content))
         services.store.record_outbound(key, item.id, location)
     return location
+
+
+def made_confirmation(store: SqlStore, item: Item, key: str) -> str | None:
+    """SHA-256 of the blob holding the confirmation `key` of this item, once it was made."""
+    made = [
+        e.data["sha256"]
+        for e in store.journal(item_id=item.id)
+        if e.event == CONFIRMATION_MADE and e.data.get("key") == key
+    ]
+    return str(made[-1]) if made else None
 
 
 def run(item: Item, services: Services) -> StageOutcome:

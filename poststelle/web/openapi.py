@@ -103,8 +103,9 @@ def document(procedures: ProcedurePolicy) -> dict[str, Any]:
                 },
                 "Submission": {
                     "type": "object",
-                    "required": ["registry_number", "received_at", "sha256", "status"],
+                    "required": ["registry_number", "received_at", "sha256", "status", "receipt"],
                     "properties": {
+                        "receipt": {"type": "string"},
                         "registry_number": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{6,}$"},
                         "received_at": {"type": "string", "format": "date-time"},
                         "sha256": {"type": "string"},
@@ -194,6 +195,26 @@ def document(procedures: ProcedurePolicy) -> dict[str, Any]:
                                     "schema": {"$ref": "#/components/schemas/SubmissionStatus"}
                                 }
                             },
+                        },
+                        **_problems(*_AUTH, ProblemType.NOT_FOUND),
+                    },
+                }
+            },
+            "/api/v1/submissions/{registry_number}/receipt": {
+                "get": {
+                    "summary": "The signed Eingangsbestätigung of a submission this token made",
+                    "parameters": [
+                        {
+                            "name": "registry_number",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The S/MIME-signed receipt mail (XML and sealed PDF)",
+                            "content": {"message/rfc822": {"schema": {"type": "string"}}},
                         },
                         **_problems(*_AUTH, ProblemType.NOT_FOUND),
                     },

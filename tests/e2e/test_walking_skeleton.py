@@ -10,12 +10,13 @@ import shutil
 import smtplib
 import ssl
 import subprocess
+import sys
 from collections.abc import Callable
 from email.message import EmailMessage
 
 import pytest
 
-from tests.e2e.conftest import DOMAIN, Installation, Server, poststelle, wait_for
+from tests.e2e.conftest import DOMAIN, REPO, Installation, Server, poststelle, wait_for
 
 REGISTRY = re.compile(r"registry number (\d{4}-\d{6})")
 
@@ -81,6 +82,19 @@ def test_a_message_reaches_the_department_and_the_sender_gets_a_receipt(
     assert number in text
     assert hashlib.sha256(data).hexdigest() in text
     assert "a.pdf" in text
+
+    cli = [sys.executable, "-m", "poststelle.cli", "--config", str(installation.config)]
+    shown = subprocess.run(
+        [*cli, "receipt", number],
+        capture_output=True,
+        check=True,
+        cwd=REPO,
+        timeout=60,
+    ).stdout
+    assert shown == installation.maildir_messages(outbox)[0].read_bytes()
+    pdf = installation.root / "receipt.pdf"
+    poststelle("receipt", number, "--pdf", str(pdf), config=installation.config)
+    assert pdf.read_bytes().startswith(b"%PDF") and b"/ByteRange" in pdf.read_bytes()
 
     status = poststelle("status", number, config=installation.config)
     assert "delivered" in status

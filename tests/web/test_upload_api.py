@@ -192,3 +192,27 @@ def test_every_problem_type_is_documented_at_its_url(site: Site) -> None:
         page = site.client.get(kind.uri)
         assert page.status_code == 200
         assert kind.title in page.text
+
+
+def test_the_receipt_is_offered_once_it_is_made(site: Site) -> None:
+    body = submit(site).json()
+    auth = {"Authorization": f"Bearer {site.upload_token}"}
+    pending = site.client.get(body["receipt"], headers=auth)
+    assert pending.status_code == 404
+    assert pending.json()["type"] == "/problems/not-found"
+    item = site.store.item_by_registry_number(body["registry_number"])
+    assert item is not None
+    content = b"From: poststelle@amt.test\r\nSubject: *Eingangsbest\xc3\xa4tigung*\r\n\r\nx\r\n"
+    kept = site.mailroom.services.blobs.put(content)
+    site.store.note(
+        item.id,
+        "confirmation.made",
+        {"key": f"receipt/{item.registry_number}", "sha256": kept.sha256},
+    )
+    made = site.client.get(body["receipt"], headers=auth)
+    assert (made.status_code, made.content) == (200, content)
+    other, _ = site.accounts.create_token("anderes-portal", frozenset({Scope.UPLOAD}))
+    assert (
+        site.client.get(body["receipt"], headers={"Authorization": f"Bearer {other}"}).status_code
+        == 404
+    )
