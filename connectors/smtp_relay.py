@@ -61,6 +61,10 @@ class SmtpRelay:
     def send(self, message: OutboundMessage) -> str:
         try:
             return asyncio.run(self._send(message))
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            reason = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+            raise SendError(reason, permanent=all(c >= 500 for c in codes)) from exc
         except aiosmtplib.SMTPResponseException as exc:
             raise SendError(f"{exc.code} {exc.message}", permanent=exc.code >= 500) from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:

@@ -41,6 +41,17 @@ class Pipeline:
         return [actor.queue_name for actor in self.actors.values()]
 
 
+def worth_retrying(retries: int, exception: BaseException) -> bool:
+    """Up to MAX_RETRIES, unless the error says no retry can help (a relay's 5xx)."""
+    return retries < MAX_RETRIES and not getattr(exception, "permanent", False)
+
+
+def last_error(message: Mapping[str, Any]) -> str:
+    """The exception line of the last attempt's traceback, as Dramatiq kept it."""
+    lines = str(message.get("options", {}).get("traceback", "")).strip().splitlines()
+    return lines[-1] if lines else "unknown error"
+
+
 def make_broker(settings: BrokerSettings) -> dramatiq.Broker:
     middleware = [
         AgeLimit(),
@@ -48,7 +59,7 @@ def make_broker(settings: BrokerSettings) -> dramatiq.Broker:
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
-        Retries(max_retries=MAX_RETRIES, min_backoff=500, max_backoff=120_000),
+        Retries(min_backoff=500, max_backoff=120_000, retry_when=worth_retrying),
     ]
     if settings.kind == "redis":
         # A dead worker's messages come back after heartbeat silence and a maintenance pass;
@@ -90,11 +101,9 @@ def declare_actors(
     def item_failed(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
         stage = str(message["actor_name"]).removeprefix("stage_")
         (item_id,) = message["args"]
+        attempts = int(retry_info["retries"]) + 1
         runner.mark_failed(
-            current().store,
-            item_id,
-            stage,
-            f"{retry_info['retries']} attempts failed",
+            current().store, item_id, stage, f"{attempts} attempt(s) failed: {last_error(message)}"
         )
 
     dramatiq.actor(actor_name=FAILURE_ACTOR, queue_name="failures", broker=broker)(item_failed)
