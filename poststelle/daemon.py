@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import signal
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -196,6 +197,18 @@ async def reconcile_forever(mailroom: Mailroom, stop: asyncio.Event) -> None:
             log.warning("reconciler.failed", error=str(exc))
 
 
+def reload_tls(context: ssl.SSLContext, config: Config) -> None:
+    """SIGHUP: load the (renewed) certificate and key into the running TLS context; new
+    connections get them, open ones keep theirs. A broken pair keeps the old one."""
+    try:
+        tls_context(config.smtp.tls_certificate, config.smtp.tls_key)  # a broken pair fails here
+        context.load_cert_chain(config.smtp.tls_certificate, config.smtp.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        log.error("tls.reload_failed", certificate=str(config.smtp.tls_certificate), error=str(exc))
+        return
+    log.info("tls.reloaded", certificate=str(config.smtp.tls_certificate))
+
+
 async def serve(config: Config) -> None:
     """Run intake (SMTP, HTTP) and, on the embedded broker, the workers, until a signal."""
     mailroom = build_mailroom(config)
@@ -218,6 +231,8 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if smtp_tls is not None:
+        loop.add_signal_handler(signal.SIGHUP, reload_tls, smtp_tls, config)
     http_task = asyncio.create_task(http.serve())
     with contextlib.ExitStack() as stack:
         if config.broker.kind == "embedded":
@@ -232,7 +247,10 @@ async def serve(config: Config) -> None:
             store=config.store.backend,
             data_dir=str(config.data_dir),
             swept_temp_files=swept,
+            scanner=config.scanner.kind,
         )
+        if mailroom.services.scanner is None:
+            log.warning("scanner.none", detail="no malware scanner is configured ([scanner])")
         await stop.wait()
         log.info("poststelle.stopping")
         smtp_server.close()
