@@ -133,6 +133,9 @@ def render_pdf(sheet: Sheet) -> bytes:
     return out.getvalue()
 
 
+SIGNATURE_BYTES = 32 * 1024  # the CMS with the seal's chain and the time-stamp token fits
+
+
 class PortTimeStamper(TimeStamper):
     """pyHanko's TimeStamper over the mailroom's `Timestamper` port (SHA-256 only)."""
 
@@ -183,5 +186,9 @@ def seal_pdf(
         metadata, _simple_signer(seal), timestamper=PortTimeStamper(timestamper)
     )
     out = BytesIO()
-    signer.sign_pdf(IncrementalPdfFileWriter(BytesIO(pdf)), output=out)
+    # A fixed reservation: pyHanko's own estimate signs a second time (with a dummy
+    # time-stamp) only to measure the size.
+    signer.sign_pdf(
+        IncrementalPdfFileWriter(BytesIO(pdf)), output=out, bytes_reserved=SIGNATURE_BYTES
+    )
     return out.getvalue()
