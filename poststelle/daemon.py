@@ -8,7 +8,7 @@ import functools
 import signal
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import dramatiq
@@ -43,6 +43,7 @@ from poststelle.store.sql import SqlStore
 from poststelle.timestamp.asgi import tsa_routes
 from poststelle.timestamp.authority import TimeStampAuthority
 from poststelle.timestamp.client import HttpTimestamper
+from poststelle.verification.trustedlists import refresh
 from poststelle.verification.verifier import Verifier
 from poststelle.web.app import build_app
 from poststelle.web.context import WebContext
@@ -197,6 +198,31 @@ async def reconcile_forever(mailroom: Mailroom, stop: asyncio.Event) -> None:
             log.warning("reconciler.failed", error=str(exc))
 
 
+async def refresh_trusted_lists_forever(mailroom: Mailroom, stop: asyncio.Event) -> None:
+    """Fetch the trusted lists every `refresh_hours` (when a URL is configured) and put a
+    verifier built from the refreshed cache in place; a failed fetch keeps the last good lists."""
+    settings = mailroom.config.verification.trusted_lists
+    if settings is None or not settings.url:
+        return
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        try:
+            report = await loop.run_in_executor(None, refresh, settings)
+            verifier = await loop.run_in_executor(
+                None, Verifier.from_settings, mailroom.config.verification
+            )
+            install(replace(mailroom.services, verifier=verifier))
+            log.info(
+                "trusted_lists.refreshed",
+                stored=list(report.stored),
+                rejected=[f"{r.source}: {r.reason}" for r in report.failed],
+            )
+        except Exception as exc:
+            log.error("trusted_lists.refresh_failed", error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.refresh_hours * 3600)
+
+
 def reload_tls(context: ssl.SSLContext, config: Config) -> None:
     """SIGHUP: load the (renewed) certificate and key into the running TLS context; new
     connections get them, open ones keep theirs. A broken pair keeps the old one."""
@@ -238,6 +264,7 @@ async def serve(config: Config) -> None:
         if config.broker.kind == "embedded":
             stack.enter_context(embedded_worker(mailroom))
         reconciler = asyncio.create_task(reconcile_forever(mailroom, stop))
+        refresher = asyncio.create_task(refresh_trusted_lists_forever(mailroom, stop))
         log.info(
             "poststelle.listening",
             smtp=f"{config.smtp.host}:{config.smtp.port}",
@@ -258,6 +285,7 @@ async def serve(config: Config) -> None:
         http.should_exit = True
         await http_task
         await reconciler
+        await refresher
     mailroom.services.store.close()
 
 

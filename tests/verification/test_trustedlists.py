@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ import pytest
 from cryptography import x509
 
 from poststelle.config import TrustedListSettings, VerificationSettings, load_config
+from poststelle.daemon import refresh_trusted_lists_forever
+from poststelle.pipeline.services import current
 from poststelle.tomlfile import TomlError
 from poststelle.verification.certinfo import certificate_info
 from poststelle.verification.model import Qualification
@@ -44,6 +47,7 @@ from tests.support.trustedlist import (
     list_of_lists,
     national_list,
 )
+from tests.web.conftest import Template, open_site
 
 CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
 PYHANKO_TL = CORPORA / "pyhanko" / "data" / "tl"
@@ -497,3 +501,43 @@ def test_the_verifier_uses_the_lists_when_configured(
     plain = Verifier.from_settings(VerificationSettings((pki.root_path,), (), True, 15.0, ()))
     assert isinstance(plain.qualify, CertificateQualifier)
     assert not plain.contexts(AT).path_builder.trust_manager.is_root(pki.certificate("interm"))
+
+
+def test_the_daemon_refreshes_the_lists_and_verifies_with_the_new_ones(
+    tmp_path: Path,
+    pki: GeneratedPki,
+    lotl_signer: ListSigner,
+    de_signer: ListSigner,
+    template: Template,
+) -> None:
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    pinned = tmp_path / "pinned.pem"
+    pinned.write_bytes(lotl_signer.pem())
+    (site_dir / "de.xml").write_bytes(
+        national_list("DE", (granted_ca_qc(der(pki, "interm")),), de_signer)
+    )
+    with serving(site_dir) as base:
+        (site_dir / "lotl.xml").write_bytes(lotl_for(lotl_signer, de_signer, f"{base}/de.xml"))
+        section = (
+            f'\n[verification.trusted_lists]\npinned = ["{pinned}"]\n'
+            f'cache_dir = "{tmp_path / "cache"}"\nurl = "{base}/lotl.xml"\n'
+        )
+        with open_site(template, tmp_path / "poststelle", lambda text: text + section) as site:
+            before = site.mailroom.services.verifier
+
+            async def until_refreshed() -> None:
+                stop = asyncio.Event()
+                task = asyncio.create_task(refresh_trusted_lists_forever(site.mailroom, stop))
+                for _ in range(200):
+                    if current().verifier is not before:
+                        break
+                    await asyncio.sleep(0.05)
+                stop.set()
+                await task
+
+            asyncio.run(until_refreshed())
+            refreshed = current().verifier
+    assert refreshed is not before
+    assert (tmp_path / "cache" / "tl-DE.xml").exists()
+    assert isinstance(refreshed.qualify, TrustedListQualifier)
