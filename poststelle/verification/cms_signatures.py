@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
-from asn1crypto import cms
+from asn1crypto import cms, tsp
+from cryptography.hazmat.primitives import hashes
 from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
 from pyhanko.sign.validation.settings import KeyUsageConstraints
-from pyhanko.sign.validation.status import StandardCMSSignatureStatus
+from pyhanko.sign.validation.status import StandardCMSSignatureStatus, TimestampSignatureStatus
+from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from poststelle.verification.certinfo import certificate_info
 from poststelle.verification.formats import VerificationContext
@@ -24,6 +27,7 @@ from poststelle.verification.model import (
     SignatureFormat,
     SignatureReport,
     SubIndication,
+    TimestampInfo,
 )
 from poststelle.verification.trust import fetch_failures
 
@@ -37,6 +41,12 @@ SIGNING_KEY_USAGES = frozenset({"digital_signature", "non_repudiation"})
 # pyHanko would demand a keyUsage extension; RFC 5280 reads its absence as "unrestricted".
 # The "key_usage" check below applies the rule instead.
 NO_KEY_USAGE_DEMAND = KeyUsageConstraints(key_usage=set())
+# ESS signing-certificate-v2 (RFC 5035) and its SHA-1 predecessor (RFC 2634): what makes a CMS
+# signature a CAdES baseline signature (ETSI EN 319 122-1, B-B).
+SIGNING_CERTIFICATE_ATTRIBUTES = frozenset(
+    {"1.2.840.113549.1.9.16.2.47", "1.2.840.113549.1.9.16.2.12"}
+)
+SIGNATURE_TIME_STAMP = "1.2.840.113549.1.9.16.2.14"  # id-aa-signatureTimeStampToken
 
 
 def _check(name: str, ok: bool | None, detail: str, detail_de: str) -> Check:
@@ -248,8 +258,10 @@ async def verify_signed_data(
     fmt: SignatureFormat,
     field_name: str,
     bind_to_sender: bool = False,
+    any_content_type: bool = False,
 ) -> tuple[SignatureReport, ...]:
-    """One report per SignerInfo; never raises for malformed input."""
+    """One report per SignerInfo; never raises for malformed input. S/MIME signs MIME data
+    only; a CAdES file (`any_content_type`) may sign content of any declared type."""
     try:
         info = cms.ContentInfo.load(cms_der)
         if info["content_type"].native != "signed_data":
@@ -264,7 +276,7 @@ async def verify_signed_data(
     reports = []
     for index, signer in enumerate(signers, start=1):
         label = field_name if len(signers) == 1 else f"{field_name}#{index}"
-        if econtent_type != "data":
+        if econtent_type != "data" and not any_content_type:
             reports.append(
                 format_failure(fmt, f"unexpected encapsulated content type {econtent_type}", label)
             )
@@ -275,6 +287,102 @@ async def verify_signed_data(
             )
         )
     return tuple(reports)
+
+
+def _attribute_values(attributes: cms.CMSAttributes, oids: frozenset[str]) -> list[Any]:
+    if not isinstance(attributes, cms.CMSAttributes):
+        return []
+    return [value for a in attributes if a["type"].dotted in oids for value in a["values"]]
+
+
+def _imprint_matches(signer: cms.SignerInfo) -> bool:
+    """Whether some signature time-stamp token's message imprint is the hash of this
+    SignerInfo's signature value (RFC 3161 over the signature, ETSI EN 319 122-1 5.3)."""
+    signature = signer["signature"].native
+    for token in _attribute_values(signer["unsigned_attrs"], frozenset({SIGNATURE_TIME_STAMP})):
+        try:
+            content = token["content"]["encap_content_info"]["content"]
+            imprint = tsp.TSTInfo.load(bytes(content))["message_imprint"]
+            digest = hashes.Hash(
+                get_pyca_cryptography_hash(imprint["hash_algorithm"]["algorithm"].native)
+            )
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue
+        digest.update(signature)
+        if digest.finalize() == imprint["hashed_message"].native:
+            return True
+    return False
+
+
+def _timestamp_problem(
+    status: TimestampSignatureStatus, signer: cms.SignerInfo, future: bool
+) -> tuple[str, str]:
+    """Why a signature time-stamp proves nothing, in English and German; empty if it does."""
+    if future:
+        return "the time-stamp is dated after receipt", "er liegt nach dem Eingangszeitpunkt"
+    if not status.intact:
+        if not _imprint_matches(signer):
+            return (
+                "its message imprint does not match the signature value",
+                "er bezieht sich nicht auf diese Signatur",
+            )
+        return "the time-stamp token was altered", "er wurde verändert"
+    if not status.valid:
+        return "the time-stamp's signature is broken", "seine Signatur ist fehlerhaft"
+    if not status.trusted:
+        return (
+            "the time-stamping authority is not trusted",
+            "der Zeitstempeldienst ist nicht vertrauenswürdig",
+        )
+    return "", ""
+
+
+def signature_timestamp(
+    status: TimestampSignatureStatus, signer: cms.SignerInfo, context: VerificationContext
+) -> tuple[TimestampInfo, Check]:
+    """The signature time-stamp (B-T): valid only if intact, signed by a TSA whose path
+    validates, and not dated after receipt."""
+    future = status.timestamp > context.validation_time
+    detail, detail_de = _timestamp_problem(status, signer, future)
+    tsa = str(status.signing_cert.subject.human_friendly)
+    info = TimestampInfo("signature", status.timestamp, tsa, not detail, detail)
+    when = f"{status.timestamp.astimezone(UTC):%d.%m.%Y %H:%M:%S} UTC"
+    if info.valid:
+        return info, _check(
+            "signature_timestamp",
+            True,
+            f"signature time-stamp of {status.timestamp.isoformat()} by {tsa}",
+            f"Die Signaturzeit ist durch einen Zeitstempel vom {when} belegt ({tsa}).",
+        )
+    untrusted = status.intact and status.valid and not future
+    return info, _check(
+        "signature_timestamp",
+        None if untrusted else False,
+        f"signature time-stamp of {status.timestamp.isoformat()} by {tsa}: {detail}",
+        f"Der Signaturzeitstempel vom {when} ({tsa}) belegt die Signaturzeit nicht: {detail_de}.",
+    )
+
+
+def _refused_algorithm(status: StandardCMSSignatureStatus, signer: cms.SignerInfo) -> str:
+    """Why the signature could not be checked (an unknown or disallowed algorithm), else ''.
+    Such a signature is not shown to be broken: ETSI calls it CRYPTO_CONSTRAINTS_FAILURE."""
+    algorithm = signer["signature_algorithm"]
+    try:
+        known = bool(algorithm.signature_algo)
+    except ValueError:
+        known = False
+    if not known:
+        return f"signature algorithm {algorithm['algorithm'].dotted} is not supported"
+    if getattr(status.trust_problem_indic, "name", "") == "CRYPTO_CONSTRAINTS_FAILURE":
+        return f"algorithm {status.pkcs7_signature_mechanism} or its key size is not allowed"
+    return ""
+
+
+def _level(signer: cms.SignerInfo, intact: bool, timestamp_ok: bool) -> BaselineLevel:
+    """B-B needs the ESS signing-certificate attribute; B-T adds a valid signature time-stamp."""
+    if not intact or not _attribute_values(signer["signed_attrs"], SIGNING_CERTIFICATE_ATTRIBUTES):
+        return BaselineLevel.NONE
+    return BaselineLevel.B_T if timestamp_ok else BaselineLevel.B_B
 
 
 async def _verify_signer(
@@ -296,12 +404,27 @@ async def _verify_signer(
     except Exception as exc:  # pyHanko raises for structurally unusable signatures
         log.info("verification.unusable_signature", error=str(exc), field=label)
         return format_failure(fmt, f"{type(exc).__name__}: {exc}", label)
+    signer_info: cms.SignerInfo = signed_data["signer_infos"][0]
     fetch_failed = bool(fetch_failures(validation_context))
     indication, sub, checks = _classify(status, fetch_failed, context.validation_time)
+    refused = _refused_algorithm(status, signer_info)
+    if refused and sub is SubIndication.SIG_CRYPTO_FAILURE:
+        checks[-1] = _check(
+            "signature",
+            None,
+            f"the signature was not checked: {refused}",
+            f"Die Signatur wurde nicht geprüft: {refused}",
+        )
+        indication, sub = Indication.INDETERMINATE, SubIndication.CRYPTO_CONSTRAINTS_FAILURE
+    timestamps: tuple[TimestampInfo, ...] = ()
+    if status.timestamp_validity is not None:
+        stamp, stamp_check = signature_timestamp(status.timestamp_validity, signer_info, context)
+        timestamps = (stamp,)
+        checks.append(stamp_check)
     constraints = _constraints(status, context, bind_to_sender)
     checks += constraints
     if indication is Indication.TOTAL_PASSED:
-        failed = [c for c in constraints if c.outcome is CheckOutcome.FAILED]
+        failed = [c for c in checks if c.outcome is CheckOutcome.FAILED]
         if any(c.name == "algorithms" for c in failed):
             indication, sub = Indication.INDETERMINATE, SubIndication.CRYPTO_CONSTRAINTS_FAILURE
         elif failed:
@@ -316,6 +439,7 @@ async def _verify_signer(
     if indication is Indication.TOTAL_PASSED:
         path_der = [status.signing_cert.dump()]
         qualification = context.qualify(signer, path_der, context.validation_time)
+    proven = [t.gen_time for t in timestamps if t.valid]
     return SignatureReport(
         format=fmt,
         indication=indication,
@@ -323,13 +447,12 @@ async def _verify_signer(
         checks=tuple(checks),
         signer=signer,
         validation_path=path,
-        signing_time=status.signer_reported_dt,
+        signing_time=proven[0] if proven else status.signer_reported_dt,
         revocation=_revocation(status, fetch_failed),
-        level=BaselineLevel.B_B,
+        timestamps=timestamps,
+        level=_level(signer_info, bool(status.intact and status.valid), bool(proven)),
         qualification=qualification,
         digest_algorithm=status.md_algorithm,
-        signature_algorithm=str(
-            signed_data["signer_infos"][0]["signature_algorithm"]["algorithm"].native
-        ),
+        signature_algorithm=str(signer_info["signature_algorithm"]["algorithm"].native),
         field_name=label,
     )

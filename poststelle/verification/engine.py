@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
 
 import structlog
 
@@ -27,6 +28,17 @@ log = structlog.get_logger("poststelle.verification")
 
 SCHEMA_VERSION = "1"
 MESSAGE = "Nachricht (S/MIME)"
+# Signed files inside signed files (a .p7m in a .p7m …) are followed this deep.
+MAX_ENVELOPING_DEPTH = 8
+
+
+@runtime_checkable
+class Enveloping(Protocol):
+    """A handler whose signature files carry the document they sign (CAdES enveloping)."""
+
+    def enveloped(self, document: DocumentInput) -> DocumentInput | None:
+        """The signed document inside `document`, if it carries one."""
+        ...
 
 
 def verdict(signatures: Sequence[SignatureReport]) -> ItemVerdict:
@@ -65,6 +77,45 @@ def _crashed(fmt: SignatureFormat, exc: Exception) -> SignatureReport:
     )
 
 
+async def _examine(
+    document: DocumentInput,
+    documents: Sequence[DocumentInput],
+    context: VerificationContext,
+    handlers: Sequence[SignatureHandler],
+    container: str = "",
+    depth: int = 0,
+) -> list[DocumentReport]:
+    """The document's signatures, then the documents its signature files carry, each listed
+    as a document of its own (with its own signatures, if any) even when it is not signed."""
+    found: list[SignatureReport] = []
+    inner: list[DocumentInput] = []
+    for handler in handlers:
+        if not handler.claims(document):
+            continue
+        try:
+            found += await handler.verify(document, documents, context)
+            if isinstance(handler, Enveloping) and depth < MAX_ENVELOPING_DEPTH:
+                content = handler.enveloped(document)
+                inner += [content] if content is not None else []
+        except Exception as exc:
+            log.error("verification.handler_failed", handler=handler.name, exc_info=True)
+            found.append(_crashed(_format_of(handler), exc))
+    reports = []
+    if found or container:
+        reports.append(
+            DocumentReport(
+                document.name,
+                hashlib.sha256(document.data).hexdigest(),
+                document.content_type,
+                tuple(found),
+                (f"Signierter Inhalt von {container}",) if container else (),
+            )
+        )
+    for content in inner:
+        reports += await _examine(content, documents, context, handlers, document.name, depth + 1)
+    return reports
+
+
 async def verify_item(
     unwrapped: Unwrapped | None,
     documents: Sequence[DocumentInput],
@@ -90,24 +141,7 @@ async def verify_item(
             )
         )
     for document in documents:
-        found: list[SignatureReport] = []
-        for handler in handlers:
-            if not handler.claims(document):
-                continue
-            try:
-                found += await handler.verify(document, documents, context)
-            except Exception as exc:
-                log.error("verification.handler_failed", handler=handler.name, exc_info=True)
-                found.append(_crashed(_format_of(handler), exc))
-        if found:
-            reports.append(
-                DocumentReport(
-                    document.name,
-                    hashlib.sha256(document.data).hexdigest(),
-                    document.content_type,
-                    tuple(found),
-                )
-            )
+        reports += await _examine(document, documents, context, handlers)
     every = [s for d in reports for s in d.signatures]
     return VerificationReport(
         schema_version=SCHEMA_VERSION,
