@@ -70,16 +70,18 @@ class StreamingSMTP(SMTP):
             await self.push("501 5.5.4 Syntax: DATA")
             return
         try:
-            spool = await asyncio.get_running_loop().run_in_executor(None, self._ingress.open_spool)
+            # Not in an executor: a session cancelled (hang-up, timeout) while a thread creates
+            # the file would never remove it. Creating an empty file is as quick as the writes.
+            spool = self._ingress.open_spool()
         except OSError as exc:
             log.error("smtp.spool_unavailable", error=str(exc))
             await self.push("451 4.3.0 Temporarily unable to store the message; try again later")
             return
-        await self.push("354 End data with <CR><LF>.<CR><LF>")
         limit = self.data_size_limit
         state = _Data.NOMINAL
         fragments: list[bytes] = []
         try:
+            await self.push("354 End data with <CR><LF>.<CR><LF>")  # may be cancelled: hang-up
             while self.transport is not None:
                 try:
                     line = await self._reader.readuntil(b"\r\n")
@@ -140,6 +142,7 @@ class SmtpIngress:
         self.settings = settings
         self.intake = intake
         self.accepts_recipient = accepts_recipient
+        self._accepting: set[asyncio.Future[str]] = set()
 
     def open_spool(self) -> Spool:
         return Spool.open(self.intake.blobs)
@@ -188,7 +191,16 @@ class SmtpIngress:
         return "250 2.1.5 OK"
 
     async def finish_data(self, session: Session, envelope: Envelope, spool: Spool) -> str:
-        """Make the spooled message durable as an item; only then answer 250."""
+        """Make the spooled message durable as an item; only then answer 250.
+
+        Shielded: a session cancelled meanwhile (the client hung up) must not strand the spool
+        file between fsync and adoption; the acceptance completes or discards it either way."""
+        accepting = asyncio.ensure_future(self._accept(session, envelope, spool))
+        self._accepting.add(accepting)
+        accepting.add_done_callback(self._accepting.discard)
+        return await asyncio.shield(accepting)
+
+    async def _accept(self, session: Session, envelope: Envelope, spool: Spool) -> str:
         peer = session.peer
         item_envelope = ItemEnvelope(
             sender=envelope.mail_from or "",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -19,6 +20,24 @@ CHUNK = 1 << 20
 class StoredBlob:
     sha256: str
     size: int
+
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _writer_is_gone(name: str, host: str) -> bool:
+    """True if a temp file's name says a process of this host made it that no longer runs."""
+    prefix, tag, pid, *_ = [*name.split("-", 3), "", "", ""]
+    if prefix != "in" or tag != host or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, if not ours to signal
+        return False
+    return False
 
 
 def fsync_directory(path: Path) -> None:
@@ -37,7 +56,12 @@ class BlobStore:
         self.root = root
         self._syncers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dirsync")
         self._tmp = root / "tmp"
-        self._tmp.mkdir(parents=True, exist_ok=True, mode=0o700)
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)  # parents=True alone makes it 0755
+        self._tmp.mkdir(exist_ok=True, mode=0o700)
+        # Temp files name their writer, so a restart can tell a dead process's leftovers from
+        # files that a live one (another intake or worker process) is still writing.
+        self._host = _host_tag()
+        self._prefix = f"in-{self._host}-{os.getpid()}-"
 
     def path(self, sha256: str) -> Path:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
@@ -53,7 +77,7 @@ class BlobStore:
     def put_chunks(self, chunks: Iterable[bytes]) -> StoredBlob:
         digest = hashlib.sha256()
         size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="in-")
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix=self._prefix)
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -93,7 +117,7 @@ class BlobStore:
 
     def temp_file(self) -> tuple[int, Path]:
         """An open descriptor and path in the store's tmp dir, for streaming writers."""
-        fd, name = tempfile.mkstemp(dir=self._tmp, prefix="in-")
+        fd, name = tempfile.mkstemp(dir=self._tmp, prefix=self._prefix)
         return fd, Path(name)
 
     def read(self, sha256: str) -> bytes:
@@ -103,11 +127,16 @@ class BlobStore:
         return self.path(sha256).exists()
 
     def sweep_tmp(self, older_than_seconds: float) -> int:
-        """Remove temp files a crash left behind (old enough that no writer still holds them)."""
+        """Remove temp files a crash left behind: those whose writer process has gone, and any
+        old enough that no writer still holds them (written elsewhere, or by an older version)."""
         cutoff = time.time() - older_than_seconds
         removed = 0
         for leftover in self._tmp.iterdir():
-            if leftover.stat().st_mtime < cutoff:
+            try:
+                stale = leftover.stat().st_mtime < cutoff
+            except FileNotFoundError:  # adopted or discarded meanwhile
+                continue
+            if stale or _writer_is_gone(leftover.name, self._host):
                 leftover.unlink(missing_ok=True)
                 removed += 1
         return removed

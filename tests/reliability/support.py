@@ -1,0 +1,137 @@
+"""Helpers for the crash, fault and hostile-SMTP tests."""
+
+from __future__ import annotations
+
+import re
+import socket
+import sqlite3
+import ssl
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.e2e.conftest import DOMAIN, Installation, free_port, poststelle
+
+REGISTRY = re.compile(rb"registry number (\d{4}-\d{6})")
+TRACE = re.compile(rb"^X-Poststelle-Registry-Number: (\d{4}-\d{6})\r?$", re.M)
+DEPARTMENTS = ("hauptamt", "bauamt", "ordnungsamt")
+
+
+def plain_message(to: str, subject: str, body: str = "Hallo") -> bytes:
+    return (
+        f"From: buerger@example.org\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{time.monotonic_ns()}@example.org>\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+class RawSmtp:
+    """A byte-exact SMTP client over a plain socket: it sends what it is told, nothing more."""
+
+    def __init__(self, port: int, timeout: float = 15) -> None:
+        self.sock: socket.socket | ssl.SSLSocket = socket.create_connection(
+            ("127.0.0.1", port), timeout=timeout
+        )
+        self.buffer = b""
+        greeting = self.reply()
+        assert greeting.startswith(b"220"), greeting
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def line(self) -> bytes:
+        while b"\r\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed by the server; unread: {self.buffer!r}")
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\r\n")
+        return line
+
+    def reply(self) -> bytes:
+        """One (possibly multi-line) reply, its lines joined with LF."""
+        lines = [self.line()]
+        while len(lines[-1]) > 3 and lines[-1][3:4] == b"-":
+            lines.append(self.line())
+        return b"\n".join(lines)
+
+    def command(self, text: str | bytes) -> bytes:
+        self.send((text.encode() if isinstance(text, str) else text) + b"\r\n")
+        return self.reply()
+
+    def closed_by_server(self) -> bool:
+        """True once the server has closed the connection (reads EOF or a reset)."""
+        try:
+            return self.sock.recv(65536) == b""
+        except ConnectionResetError:
+            return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    registry_number: str
+    sha256: str
+    state: str
+    department: str | None
+
+
+def stored_items(installation: Installation) -> list[StoredItem]:
+    db = installation.data / "poststelle.sqlite3"
+    if not db.exists():
+        return []
+    with sqlite3.connect(db, timeout=30) as conn:
+        rows = conn.execute(
+            "SELECT registry_number, sha256, state, department FROM items ORDER BY registry_number"
+        ).fetchall()
+    conn.close()
+    return [StoredItem(*row) for row in rows]
+
+
+def deliveries(installation: Installation) -> list[tuple[str, str]]:
+    with sqlite3.connect(installation.data / "poststelle.sqlite3", timeout=30) as conn:
+        rows = conn.execute("SELECT item_id, department FROM deliveries").fetchall()
+    conn.close()
+    return [(str(a), str(b)) for a, b in rows]
+
+
+def blob_path(installation: Installation, sha256: str) -> Path:
+    return installation.data / "blobs" / sha256[:2] / sha256[2:]
+
+
+def blob_tmp_files(installation: Installation) -> list[Path]:
+    tmp = installation.data / "blobs" / "tmp"
+    return sorted(tmp.iterdir()) if tmp.is_dir() else []
+
+
+def delivered_numbers(installation: Installation) -> dict[str, list[str]]:
+    """Registry numbers found in the trace headers of each department's Maildir."""
+    found: dict[str, list[str]] = {}
+    for department in DEPARTMENTS:
+        numbers: list[str] = []
+        for path in installation.maildir_messages(installation.inbox(department)):
+            head = path.read_bytes().split(b"\r\n\r\n", 1)[0]
+            numbers += [m.decode() for m in TRACE.findall(head)]
+        found[department] = numbers
+    return found
+
+
+def new_installation(root: Path) -> Installation:
+    """`poststelle init` into ROOT, as the e2e `installation` fixture does, for wider scopes."""
+    smtp_port, http_port = free_port(), free_port()
+    poststelle(
+        "init",
+        str(root),
+        "--domain",
+        DOMAIN,
+        "--smtp-port",
+        str(smtp_port),
+        "--http-port",
+        str(http_port),
+    )
+    return Installation(root, root / "poststelle.toml", smtp_port, http_port)
+
+
+def add_smtp_setting(installation: Installation, line: str) -> None:
+    installation.edit_config(r"^(max_message_bytes = \d+)$", rf"\1\n{line}")
