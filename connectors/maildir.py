@@ -8,7 +8,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from poststelle.ports import InboxDelivery, OutboundMessage
@@ -69,6 +69,11 @@ class Maildir:
                 leftover.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def sweep_maildirs(paths: Iterable[Path], older_than_seconds: float) -> int:
+    """Remove half-written files a killed process left in these Maildirs' tmp/ directories."""
+    return sum(Maildir(path).sweep_tmp(older_than_seconds) for path in paths)
 
 
 class MaildirInbox:

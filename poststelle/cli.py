@@ -318,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.umask(0o077)  # everything Poststelle writes (data, keys, config) is for its own user only
     configure_logging()  # to stderr, so that what a command prints on stdout stays clean
     try:
         code: int = args.func(args)

@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from connectors.clamd import ClamdAddress, ClamdScanner
-from connectors.maildir import MaildirInbox, MaildirOutbox
+from connectors.maildir import MaildirInbox, MaildirOutbox, sweep_maildirs
 from connectors.smtp_ingress import SmtpIngress, start_smtp, tls_context
 from connectors.smtp_relay import RelaySettings, SmtpRelay
 from poststelle.accounts import Accounts
@@ -238,7 +238,9 @@ def reload_tls(context: ssl.SSLContext, config: Config) -> None:
 async def serve(config: Config) -> None:
     """Run intake (SMTP, HTTP) and, on the embedded broker, the workers, until a signal."""
     mailroom = build_mailroom(config)
-    swept = mailroom.services.blobs.sweep_tmp(older_than_seconds=3600)
+    swept = mailroom.services.blobs.sweep_tmp(older_than_seconds=3600) + sweep_maildirs(
+        [d.maildir for d in config.departments.values()] + [config.outbox.maildir], 3600
+    )
     smtp_tls = None
     if config.smtp.starttls != "off":
         smtp_tls = tls_context(config.smtp.tls_certificate, config.smtp.tls_key)

@@ -29,6 +29,10 @@ class Backend(Protocol):
         """Context manager: a read-only snapshot."""
         ...
 
+    def has_table(self, name: str) -> bool:
+        """Whether the table exists (read-only: takes no write lock)."""
+        ...
+
     def executescript(self, script: str) -> None: ...
 
     def close(self) -> None: ...
@@ -95,6 +99,12 @@ class SqliteBackend:
 
     def executescript(self, script: str) -> None:
         self._conn().executescript(script)
+
+    def has_table(self, name: str) -> bool:
+        with self.read() as tx:
+            return bool(
+                tx.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -164,6 +174,10 @@ class PostgresBackend:
         with conn.cursor() as cur:
             cur.execute(script)
         conn.commit()
+
+    def has_table(self, name: str) -> bool:
+        with self.read() as tx:
+            return tx.execute("SELECT to_regclass(?) IS NOT NULL", (name,))[0][0] is True
 
     def close(self) -> None:
         with self._lock:

@@ -77,7 +77,14 @@ class SqlStore:
     # -- schema ---------------------------------------------------------------------------
 
     def migrate(self) -> int:
-        """Bring the schema to the newest version; return that version."""
+        """Bring the schema to the newest version; return that version. A current schema is
+        only read, so that starting a process never waits for (or blocks) a writer."""
+        newest = MIGRATIONS[-1][0]
+        if self.backend.has_table("schema_version"):
+            with self.backend.read() as tx:
+                found = tx.execute("SELECT MAX(version) FROM schema_version")[0][0] or 0
+            if found >= newest:
+                return int(found)
         self.backend.executescript(
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
         )

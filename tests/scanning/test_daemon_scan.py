@@ -31,7 +31,6 @@ def scanning(tmp_path: Path, clamd: Clamd) -> Iterator[tuple[Installation, Serve
         str(http_port),
     )
     installation = Installation(root, root / "poststelle.toml", smtp_port, http_port)
-    installation.edit_config(r'"analyse", "verify"', '"analyse", "scan", "verify"')
     with installation.config.open("a") as config:
         config.write(f'\n[scanner]\nkind = "clamd"\nsocket = "{clamd.socket_path}"\n')
     server = Server(installation).wait_listening()

@@ -16,7 +16,7 @@ def test_by_default_there_is_no_scanner_and_the_scan_stage_follows_analyse(
 ) -> None:
     config = load_config(write(tmp_path, MINIMAL))
     assert config.scanner == ScannerSettings("none", None, None, 60.0)
-    assert config.pipeline[1:4] == ("analyse", "scan", "verify")
+    assert config.pipeline[1:5] == ("analyse", "scan", "channel", "verify")
 
 
 def test_clamd_on_a_unix_socket(tmp_path: Path) -> None:
