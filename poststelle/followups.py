@@ -49,10 +49,11 @@ def settle_rejection(item: Item, services: Services) -> str:
     elif not item.envelope.sender:
         location = NOT_SENT + "no sender address"
     else:
+        edited = str(rejected.get("requirements", ""))
         notice = NoticeFacts(
             item_facts(item, services),
             (rejection_cause(str(rejected.get("reason", ""))),),
-            services.procedures.for_envelope(item.envelope).requirements,
+            edited or services.procedures.for_envelope(item.envelope).requirements,
         )
         content = build_notice(
             notice, issuer(services), recipient=item.envelope.sender, issued_at=datetime.now(UTC)

@@ -55,17 +55,21 @@ class ReviewDesk:
         )
         self.enqueue("verify", item_id)
 
-    def reject(self, item_id: str, clerk: str, reason: str) -> None:
-        """Reject the item; the notice to the sender is sent by the confirmations machinery."""
-        self._close(item_id, clerk, "clerk.rejected", reason)
+    def reject(self, item_id: str, clerk: str, reason: str, requirements: str = "") -> None:
+        """Reject the item; the notice to the sender (the reason, and the technical
+        requirements as the clerk edited them, "" for the procedure's own) is sent by the
+        follow-ups."""
+        self._close(item_id, clerk, "clerk.rejected", reason, {"requirements": requirements})
 
     def mark_not_an_application(self, item_id: str, clerk: str) -> None:
         self._close(item_id, clerk, "clerk.not_an_application", "kein Antrag (Spam)")
 
-    def _close(self, item_id: str, clerk: str, event: str, reason: str) -> None:
+    def _close(
+        self, item_id: str, clerk: str, event: str, reason: str, extra: dict[str, str] | None = None
+    ) -> None:
         item = self._item(item_id)
         if item.state.is_terminal:
             raise ActionRefused(f"the item is {item.state.value} already")
         self.store.change_state(
-            item_id, ItemState.REJECTED, event, {"clerk": clerk, "reason": reason}
+            item_id, ItemState.REJECTED, event, {"clerk": clerk, "reason": reason, **(extra or {})}
         )

@@ -80,7 +80,9 @@ def _reject(ctx: WebContext, item_id: str, session: Session, form: dict[str, str
     reason = form.get("begruendung", "").strip()
     if not reason:
         raise ActionRefused("a rejection needs the text of the notice")
-    ctx.desk.reject(item_id, session.user.username, reason)
+    ctx.desk.reject(
+        item_id, session.user.username, reason, form.get("rahmenbedingungen", "").strip()
+    )
 
 
 def _not_an_application(
@@ -126,6 +128,7 @@ def desk_routes(ctx: WebContext) -> list[Route]:
             session,
             d=dossier,
             base=f"/posteingang/{dossier.item.id}",
+            requirements=ctx.procedures.for_envelope(dossier.item.envelope).requirements,
         )
 
     async def desk_dossier(request: Request) -> Dossier:

@@ -30,6 +30,16 @@ def trusted_site(template: Template, pki: GeneratedPki, tmp_path: Path) -> Itera
         yield opened
 
 
+def text_parts(mail: bytes) -> bytes:
+    """Every text part of a mail, decoded, concatenated."""
+    parsed = message_from_bytes(mail, policy=default)
+    return b"".join(
+        part.get_payload(decode=True) or b""
+        for part in parsed.walk()
+        if part.get_content_maintype() == "text"
+    )
+
+
 def outbox(site: Site) -> list[bytes]:
     new = site.mailroom.config.outbox.maildir / "new"
     return [p.read_bytes() for p in sorted(new.iterdir())] if new.is_dir() else []
@@ -107,11 +117,14 @@ def test_a_procedure_without_mailing_keeps_the_record_only(site: Site) -> None:
     assert not [m for m in outbox(site) if b"Zustellnachweis" in m]
 
 
-def reject(site: Site, item_id: str, reason: str) -> str:
+def reject(site: Site, item_id: str, reason: str, requirements: str = "") -> str:
     browser = site.login("clerk")
+    page = browser.get(f"/posteingang/{item_id}").text
+    assert "Wir nehmen elektronische Dokumente" in page  # the procedure's text, offered to edit
     csrf = site.csrf(browser, f"/posteingang/{item_id}")
     answer = browser.post(
-        f"/posteingang/{item_id}/zurueckweisen", data={"csrf": csrf, "begruendung": reason}
+        f"/posteingang/{item_id}/zurueckweisen",
+        data={"csrf": csrf, "begruendung": reason, "rahmenbedingungen": requirements},
     )
     notice = re.search(r'role="status">([^<]+)<', answer.text)
     assert notice, answer.text
@@ -120,7 +133,12 @@ def reject(site: Site, item_id: str, reason: str) -> str:
 
 def test_a_rejection_sends_a_sealed_notice_with_the_clerks_reason(trusted_site: Site) -> None:
     item = trusted_site.item(None, ItemState.NEEDS_REVIEW)
-    shown = reject(trusted_site, item.id, "Der Antrag ist unvollständig: der Lageplan fehlt.")
+    shown = reject(
+        trusted_site,
+        item.id,
+        "Der Antrag ist unvollständig: der Lageplan fehlt.",
+        "Bitte senden Sie PDF-Dateien bis 20 MB an bauamt@amt.test.",
+    )
     assert "zurückgewiesen" in shown and "nachgeholt" not in shown
     notices = [m for m in outbox(trusted_site) if b"Hinweis" in m]
     assert len(notices) == 1
