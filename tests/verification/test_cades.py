@@ -40,8 +40,8 @@ from poststelle.verification.qualification import CertificateQualifier
 from poststelle.verification.trust import TrustSettings, validation_contexts
 from tests.support.testpki import GeneratedPki
 
-# Signatures are made during the test run; they arrive a little later.
-RECEIVED = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+# Signatures are made during the test run; they arrive within the hour after collection.
+RECEIVED = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
 PDF = b"%PDF-1.7\n% Antrag auf Baugenehmigung\n"
 HANDLERS: tuple[SignatureHandler, ...] = (CadesDetached(), CadesEnveloping(), PdfSignatures())
 
