@@ -58,7 +58,10 @@ def _print_welcome(config: Config) -> None:
         f"Send a first message:\n"
         f"  swaks --to poststelle@{domain} --from buerger@example.org "
         f"--server {config.smtp.host}:{config.smtp.port}{tls}\n"
-        f"Then: poststelle --config {config.path} status <registry number>",
+        f"Then: poststelle --config {config.path} status <registry number>\n"
+        f"Web (Posteingang, department inboxes, API at /api/v1/openapi.json): "
+        f"http://{config.http.host}:{config.http.port}/anmelden, after\n"
+        f"  poststelle --config {config.path} user add <name> --role clerk",
         flush=True,
     )
 
