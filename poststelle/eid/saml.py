@@ -12,6 +12,7 @@ from lxml import etree
 from signxml.exceptions import SignXMLException
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 
+from poststelle import xmlsafe
 from poststelle.eid.settings import LEVELS, EidSettings
 from poststelle.verification.model import Check, CheckOutcome
 
@@ -160,43 +161,15 @@ def _load_certificate(settings: EidSettings) -> x509.Certificate:
 
 
 def _parse(xml: bytes) -> etree._Element:
-    """Parse without DTDs, entities or network; a document declaring a DTD is refused unread."""
-    if len(xml) > MAX_ASSERTION_BYTES:
-        raise _Refused(
-            "parse",
-            f"larger than {MAX_ASSERTION_BYTES} bytes",
-            "Die Zusicherung ist zu groß.",
-        )
-    if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
-        raise _Refused(
-            "parse",
-            "declares a DTD or entities; refused without expanding them",
-            "Die Zusicherung enthält eine DTD oder Entitäten und wird ungelesen abgewiesen.",
-        )
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=False,
-    )
     try:
-        root = etree.fromstring(xml, parser)
-    except (etree.XMLSyntaxError, ValueError) as exc:
+        return xmlsafe.parse(xml, max_bytes=MAX_ASSERTION_BYTES)
+    except xmlsafe.UnsafeXml as exc:
         raise _Refused(
             "parse",
-            f"not well-formed XML: {exc}",
-            "Die Zusicherung ist kein wohlgeformtes XML.",
+            str(exc),
+            "Die Zusicherung ist kein sicher lesbares XML (zu groß, nicht wohlgeformt oder "
+            "mit DTD/Entitäten) und wird ungelesen abgewiesen.",
         ) from exc
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise _Refused(
-            "parse",
-            "declares a DTD; refused without expanding it",
-            "Die Zusicherung enthält eine DTD und wird abgewiesen.",
-        )
-    return root
 
 
 def _structure(root: etree._Element) -> etree._Element:

@@ -21,6 +21,7 @@ from lxml import etree
 from signxml.exceptions import SignXMLException
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
+from poststelle import xmlsafe
 from poststelle.config import TrustedListSettings
 from poststelle.verification.model import CertificateInfo, Qualification
 from poststelle.verification.qualification import (
@@ -226,25 +227,11 @@ class ListFile:
 
 
 def parse_xml(data: bytes) -> etree._Element:
-    """Parse without loading DTDs, resolving entities or touching the network; a document
-    that declares a DTD (where entity bombs and external entities live) is refused."""
-    if len(data) > MAX_LIST_BYTES:
-        raise TrustedListError(f"larger than {MAX_LIST_BYTES} bytes")
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=False,
-    )
+    """A trusted list's root element, parsed safely (see `xmlsafe.parse`)."""
     try:
-        root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as exc:
-        raise TrustedListError(f"not well-formed XML: {exc}") from exc
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise TrustedListError("declares a DTD (entities are refused in trusted lists)")
+        root = xmlsafe.parse(data, max_bytes=MAX_LIST_BYTES)
+    except xmlsafe.UnsafeXml as exc:
+        raise TrustedListError(str(exc)) from exc
     if root.tag != f"{{{TSL}}}TrustServiceStatusList":
         raise TrustedListError(f"not a TrustServiceStatusList but {root.tag}")
     return root
