@@ -430,14 +430,16 @@ async def _verify_signer(
         elif failed:
             indication, sub = Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE
     signer = certificate_info(status.signing_cert)
-    path = (
-        tuple(certificate_info(c) for c in status.validation_path.iter_certs(include_root=True))
+    root_first = (
+        list(status.validation_path.iter_certs(include_root=True))
         if status.validation_path is not None
-        else ()
+        else []
     )
+    path = tuple(certificate_info(c) for c in root_first)
     qualification = Qualification.INDETERMINATE
     if indication is Indication.TOTAL_PASSED:
-        path_der = [status.signing_cert.dump()]
+        # leaf first: a trusted list recognises the issuing CA among the path's certificates
+        path_der = [c.dump() for c in reversed(root_first)] or [status.signing_cert.dump()]
         qualification = context.qualify(signer, path_der, context.validation_time)
     proven = [t.gen_time for t in timestamps if t.valid]
     return SignatureReport(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,9 +25,17 @@ from poststelle.verification.model import (
 )
 from poststelle.verification.qualification import CertificateQualifier
 from poststelle.verification.trust import TrustSettings, validation_contexts
+from poststelle.verification.trustedlists import ListFile, TrustedListQualifier, load_trusted_lists
 from poststelle.verification.unwrap import unwrap
 from tests.support.smime import body, detached, opaque, p7s
 from tests.support.testpki import GeneratedPki
+from tests.support.trustedlist import (
+    ListSigner,
+    Pointer,
+    granted_ca_qc,
+    list_of_lists,
+    national_list,
+)
 
 # Signatures are made during the test run (their signing time is then); they arrive within the
 # hour after collection, however long the suite takes to reach them.
@@ -230,3 +239,31 @@ async def test_malformed_signatures_are_format_failures_not_exceptions(
 
 def test_an_unsigned_message_has_no_layers(tmp_path: Path) -> None:
     assert unwrap(body()).layers == ()
+
+
+async def test_a_trusted_list_qualifies_the_signature_through_its_issuing_ca(
+    pki: GeneratedPki, pki_session: aiohttp.ClientSession
+) -> None:
+    lotl_signer, de_signer = ListSigner.generate("LOTL"), ListSigner.generate("DE TL")
+    service = granted_ca_qc(pki.certificate("interm").dump())
+    lists = load_trusted_lists(
+        ListFile(
+            "lotl", list_of_lists([Pointer("DE", "https://tl.test/de", (de_signer,))], lotl_signer)
+        ),
+        [ListFile("de", national_list("DE", (service,), de_signer))],
+        [lotl_signer.certificate],
+    )
+    sender = "alice@example.org"
+    settings = TrustSettings(anchors=(pki.root_path,))
+    listed = VerificationContext(
+        validation_time=RECEIVED,
+        validation_context=validation_contexts(settings, AIOHttpFetcherBackend(pki_session)),
+        qualify=TrustedListQualifier(lists),
+        sender_address=sender,
+    )
+    _, (sig,) = await check(detached(pki, "qualified", sender), listed)
+    assert (sig.indication, sig.qualification) == (Indication.TOTAL_PASSED, Qualification.QESIG)
+    _, (plain,) = await check(
+        detached(pki, "plain", "bob@example.org"), replace(listed, sender_address="bob@example.org")
+    )
+    assert plain.qualification is Qualification.ADESIG
