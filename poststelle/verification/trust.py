@@ -98,6 +98,10 @@ def validation_contexts(
             moment=moment,
             allow_fetching=settings.allow_fetching,
             revocation_mode=settings.revocation_mode,
+            # Verified after the receipt time (seconds later, or on a TRY_LATER retry), the
+            # OCSP responses and CRLs are newer than that moment; they still say whether the
+            # certificate was revoked before it, which is the question.
+            retroactive_revinfo=True,
             # Offline, only revocation data embedded in the signature can count (hard-fail).
             crls=None if settings.allow_fetching else [],
             ocsps=None if settings.allow_fetching else [],

@@ -6,11 +6,14 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from certomancer.integrations.aiohttp_illusionist import AsyncIllusionist
+from pyhanko_certvalidator.errors import CRLFetchError
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+from pyhanko_certvalidator.fetchers.api import Fetchers
 
 from poststelle.verification.cades import CadesDetached
 from poststelle.verification.engine import verify_item
@@ -267,3 +270,48 @@ async def test_a_trusted_list_qualifies_the_signature_through_its_issuing_ca(
         detached(pki, "plain", "bob@example.org"), replace(listed, sender_address="bob@example.org")
     )
     assert plain.qualification is Qualification.ADESIG
+
+
+class _NoCrlForSigners:
+    """The signers' CA publishes OCSP only: a CRL fetch for an end-entity certificate fails;
+    the root's CRL (for the intermediate CA) is fetched as usual."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def fetch(self, cert: Any, *, use_deltas: bool = True) -> Any:
+        if not cert.ca:
+            raise CRLFetchError("this CA publishes no CRL")
+        return await self._inner.fetch(cert, use_deltas=use_deltas)
+
+    def fetched_crls(self) -> Any:
+        return self._inner.fetched_crls()
+
+    def fetched_crls_for_cert(self, cert: Any) -> Any:
+        return self._inner.fetched_crls_for_cert(cert)
+
+
+class _OcspOnly(AIOHttpFetcherBackend):
+    def get_fetchers(self) -> Fetchers:
+        fetchers = super().get_fetchers()
+        crls = _NoCrlForSigners(fetchers.crl_fetcher)
+        return Fetchers(fetchers.ocsp_fetcher, crls, fetchers.cert_fetcher)  # type: ignore[arg-type]
+
+
+async def test_an_ocsp_answer_newer_than_the_receipt_still_answers_for_it(
+    pki: GeneratedPki, pki_session: aiohttp.ClientSession
+) -> None:
+    """The item arrived half an hour before the responder made its answer (a retry later, a
+    busy pipeline): "not revoked" then also means "not revoked" at the receipt time."""
+    sender = "alice@example.org"
+    listed = VerificationContext(
+        validation_time=RECEIVED - timedelta(minutes=30),
+        validation_context=validation_contexts(
+            TrustSettings(anchors=(pki.root_path,)), _OcspOnly(pki_session)
+        ),
+        qualify=CertificateQualifier(),
+        sender_address=sender,
+    )
+    _, (sig,) = await check(detached(pki, "qualified", sender), listed)
+    assert (sig.indication, sig.sub_indication) == (Indication.TOTAL_PASSED, None)
+    assert sig.revocation is not None and sig.revocation.status is RevocationStatus.GOOD
