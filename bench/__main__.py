@@ -1,7 +1,7 @@
 """Run the benchmarks and print figures and ratios: `.venv/bin/python -m bench [names] [n]`.
 
-Names choose a subset (intake, memory, endtoend, recovery; default all); a bare number is the
-intake's message count (default 1000). `--rate R --seconds S` set the end-to-end load.
+Names choose a subset (intake, memory, endtoend, recovery, verify; default all); a bare number
+is the intake's message count (default 1000). `--rate R --seconds S` set the end-to-end load.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import endtoend, intake, memory, recovery
+from bench import endtoend, intake, memory, recovery, verify
 from bench.common import percentile
 
-NAMES = ("intake", "memory", "endtoend", "recovery")
+NAMES = ("intake", "memory", "endtoend", "recovery", "verify")
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,22 @@ def main() -> None:
                 Row("recovery, items delivered twice", str(result.duplicates), "0",
                     0.0 if result.duplicates == 0 else math.inf)
             )  # fmt: skip
+        if "verify" in args.names:
+            checked = verify.run(work / "verify")
+            say(verify.report(checked))
+            openssl_rate = checked.openssl.per_second
+            for rate in checked.smime:
+                share = rate.per_second / openssl_rate
+                cached = rate.key == "cached"
+                rows.append(
+                    Row(f"verify S/MIME {rate.key}, poststelle/openssl", f"{share:.2f}",
+                        f">= {verify.TARGET:.2f}" if cached else "-",
+                        verify.TARGET / share if cached else math.nan)
+                )  # fmt: skip
+            rows += [
+                Row(f"verify PDF {rate.key}, PDFs/s", f"{rate.per_second:.1f}", "-", math.nan)
+                for rate in checked.pdfs
+            ]
     say(["", "summary (ratio = measured / target, <= 1.00 meets it):"])
     say([f"  {'figure':<42} {'measured':>12} {'target':>10} {'ratio':>7}"])
     say([row.line() for row in rows])
