@@ -66,7 +66,8 @@ def main() -> None:
             for ours, theirs in rates:
                 share = ours.per_second / theirs.per_second
                 rows.append(
-                    Row(f"intake {ours.sessions} sessions, poststelle/postfix", f"{share:.2f}",
+                    Row(f"intake {ours.sessions} sessions x{ours.processes}, poststelle/postfix",
+                        f"{share:.2f}",
                         ">= 1.00" if ours.sessions == 10 else "-",
                         1.0 / share if ours.sessions == 10 else math.nan)
                 )  # fmt: skip

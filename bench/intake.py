@@ -27,6 +27,7 @@ class Rate:
     sessions: int
     messages: int
     seconds: float
+    processes: int = 1  # Poststelle's intake processes on the shared port ([smtp] processes)
 
     @property
     def per_second(self) -> float:
@@ -94,7 +95,7 @@ default_process_limit = 100
 
 
 @contextmanager
-def poststelle(workdir: Path) -> Iterator[int]:
+def poststelle(workdir: Path, processes: int = 1) -> Iterator[int]:
     """Poststelle intake with the Redis broker and no workers: acceptance only, as Postfix's
     queue-then-discard is acceptance only. Durability before 250 is unchanged."""
     smtp_port, http_port = free_port(), free_port()
@@ -108,6 +109,7 @@ def poststelle(workdir: Path) -> Iterator[int]:
     config = root / "poststelle.toml"
     text = config.read_text()
     text = text.replace('starttls = "offered"', 'starttls = "off"')
+    text = text.replace('starttls = "off"', f'starttls = "off"\nprocesses = {processes}')
     text = text.replace('log_format = "console"', 'log_format = "json"')
     text = text.replace(
         'kind = "embedded"', f'kind = "redis"\nurl = "redis://127.0.0.1:6379/{REDIS_DB}"'
@@ -129,17 +131,18 @@ def poststelle(workdir: Path) -> Iterator[int]:
 
 def run(workdir: Path, messages: int) -> list[tuple[Rate, Rate]]:
     results = []
-    for sessions in (1, 10):
-        with postfix(workdir / f"postfix-{sessions}") as port:
+    for sessions, processes in ((1, 1), (10, 1), (10, 2)):
+        with postfix(workdir / f"postfix-{sessions}-{processes}") as port:
             postfix_rate = Rate(
                 "postfix", sessions, messages, smtp_source(port, sessions, messages, "bench.test")
             )
-        with poststelle(workdir / f"poststelle-{sessions}") as port:
+        with poststelle(workdir / f"poststelle-{sessions}-{processes}", processes) as port:
             ours = Rate(
                 "poststelle",
                 sessions,
                 messages,
                 smtp_source(port, sessions, messages, "bench.test"),
+                processes,
             )
         results.append((ours, postfix_rate))
     return results
@@ -149,7 +152,8 @@ def report(results: list[tuple[Rate, Rate]]) -> list[str]:
     lines = ["intake (durable before 250, 4 KiB messages, smtp-source):"]
     for ours, theirs in results:
         lines.append(
-            f"  {ours.sessions:>2} sessions: poststelle {ours.per_second:7.1f}/s   "
+            f"  {ours.sessions:>2} sessions, {ours.processes} intake process(es): "
+            f"poststelle {ours.per_second:7.1f}/s   "
             f"postfix {theirs.per_second:7.1f}/s   ratio {ours.per_second / theirs.per_second:4.2f}"
         )
     return lines

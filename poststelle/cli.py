@@ -66,6 +66,15 @@ def _print_welcome(config: Config) -> None:
     )
 
 
+def cmd_intake(args: argparse.Namespace) -> int:
+    from poststelle.daemon import serve_intake
+
+    config = _config(args)
+    configure_logging(config.log_format)
+    asyncio.run(serve_intake(config))
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from poststelle.daemon import run_worker
     from poststelle.supervisor import supervise
@@ -255,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run intake, HTTP and (embedded) workers").set_defaults(
         func=cmd_serve
     )
+    sub.add_parser(
+        "intake", help="an extra SMTP intake process on the shared port (started by serve)"
+    ).set_defaults(func=cmd_intake)
+
     worker = sub.add_parser("worker", help="run pipeline workers for the Redis broker")
     worker.add_argument("--processes", type=int, default=1)
     worker.set_defaults(func=cmd_worker)

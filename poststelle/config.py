@@ -38,6 +38,7 @@ class SmtpSettings:
     tls_key: Path
     max_message_bytes: int
     timeout_seconds: int
+    processes: int = 1  # intake processes sharing the port (SO_REUSEPORT); serve starts them
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +293,7 @@ def _smtp(t: Table) -> SmtpSettings:
             "tls_key",
             "max_message_bytes",
             "timeout_seconds",
+            "processes",
         }
     )
     host, port = t.parse("listen", "127.0.0.1:2525", _host_port)
@@ -304,6 +306,7 @@ def _smtp(t: Table) -> SmtpSettings:
         tls_key=t.path("tls_key", "pki/tls.key"),
         max_message_bytes=t.integer("max_message_bytes", 25 * 1024 * 1024, minimum=1024),
         timeout_seconds=t.integer("timeout_seconds", 300, minimum=1),
+        processes=t.integer("processes", 1, minimum=1),
     )
 
 

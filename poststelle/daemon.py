@@ -7,7 +7,8 @@ import contextlib
 import functools
 import signal
 import ssl
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -40,6 +41,7 @@ from poststelle.stages import STAGES
 from poststelle.store.backends import Backend, PostgresBackend, SqliteBackend
 from poststelle.store.blobs import BlobStore
 from poststelle.store.sql import SqlStore
+from poststelle.supervisor import spawn
 from poststelle.timestamp.asgi import tsa_routes
 from poststelle.timestamp.authority import TimeStampAuthority
 from poststelle.timestamp.client import HttpTimestamper
@@ -223,9 +225,14 @@ async def refresh_trusted_lists_forever(mailroom: Mailroom, stop: asyncio.Event)
             await asyncio.wait_for(stop.wait(), settings.refresh_hours * 3600)
 
 
-def reload_tls(context: ssl.SSLContext, config: Config) -> None:
+def reload_tls(
+    context: ssl.SSLContext, config: Config, intakes: Sequence[subprocess.Popen[bytes]] = ()
+) -> None:
     """SIGHUP: load the (renewed) certificate and key into the running TLS context; new
-    connections get them, open ones keep theirs. A broken pair keeps the old one."""
+    connections get them, open ones keep theirs. A broken pair keeps the old one. The extra
+    intake processes are told too."""
+    for child in intakes:
+        child.send_signal(signal.SIGHUP)
     try:
         tls_context(config.smtp.tls_certificate, config.smtp.tls_key)  # a broken pair fails here
         context.load_cert_chain(config.smtp.tls_certificate, config.smtp.tls_key)
@@ -233,6 +240,53 @@ def reload_tls(context: ssl.SSLContext, config: Config) -> None:
         log.error("tls.reload_failed", certificate=str(config.smtp.tls_certificate), error=str(exc))
         return
     log.info("tls.reloaded", certificate=str(config.smtp.tls_certificate))
+
+
+async def keep_intakes(
+    config: Config, children: list[subprocess.Popen[bytes]], stop: asyncio.Event
+) -> None:
+    """Keep `[smtp] processes - 1` extra intake processes on the shared port; restart one that
+    dies; stop them with the serve process."""
+    wanted = config.smtp.processes - 1
+    children += [spawn(config.path, "intake") for _ in range(wanted)]
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
+        for index, child in enumerate(children):
+            if child.poll() is not None and not stop.is_set():
+                log.warning("intake.died", pid=child.pid, code=child.returncode)
+                children[index] = spawn(config.path, "intake")
+    for child in children:
+        child.send_signal(signal.SIGTERM)
+    for child in children:
+        await asyncio.get_running_loop().run_in_executor(None, child.wait)
+
+
+async def serve_intake(config: Config) -> None:
+    """An extra intake process (`[smtp] processes`): SMTP on the shared port and nothing else.
+    With Redis it hands items on at once; with the embedded broker the serve process's
+    reconciler picks them up within `stale_after_seconds`."""
+    if config.broker.kind == "redis":
+        intake = build_mailroom(config).intake
+    else:
+        store = open_store(config)
+        intake = Intake(store, BlobStore(config.data_dir / "blobs"), lambda item: None)
+    smtp_tls = None
+    if config.smtp.starttls != "off":
+        smtp_tls = tls_context(config.smtp.tls_certificate, config.smtp.tls_key)
+    ingress = SmtpIngress(config.smtp, intake, config.accepts_recipient)
+    server = await start_smtp(config.smtp, ingress, smtp_tls, reuse_port=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if smtp_tls is not None:
+        loop.add_signal_handler(signal.SIGHUP, reload_tls, smtp_tls, config)
+    log.info("intake.listening", smtp=f"{config.smtp.host}:{config.smtp.port}")
+    await stop.wait()
+    server.close()
+    await server.wait_closed()
+    intake.store.close()
 
 
 async def serve(config: Config) -> None:
@@ -245,7 +299,8 @@ async def serve(config: Config) -> None:
     if config.smtp.starttls != "off":
         smtp_tls = tls_context(config.smtp.tls_certificate, config.smtp.tls_key)
     ingress = SmtpIngress(config.smtp, mailroom.intake, config.accepts_recipient)
-    smtp_server = await start_smtp(config.smtp, ingress, smtp_tls)
+    shared = config.smtp.processes > 1
+    smtp_server = await start_smtp(config.smtp, ingress, smtp_tls, reuse_port=shared)
     http = uvicorn.Server(
         uvicorn.Config(
             web_app(mailroom),
@@ -259,9 +314,11 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    intakes: list[subprocess.Popen[bytes]] = []
     if smtp_tls is not None:
-        loop.add_signal_handler(signal.SIGHUP, reload_tls, smtp_tls, config)
+        loop.add_signal_handler(signal.SIGHUP, reload_tls, smtp_tls, config, intakes)
     http_task = asyncio.create_task(http.serve())
+    keeper = asyncio.create_task(keep_intakes(config, intakes, stop))
     with contextlib.ExitStack() as stack:
         if config.broker.kind == "embedded":
             stack.enter_context(embedded_worker(mailroom))
@@ -288,6 +345,7 @@ async def serve(config: Config) -> None:
         await http_task
         await reconciler
         await refresher
+        await keeper
     mailroom.services.store.close()
 
 

@@ -1,4 +1,4 @@
-"""Keep N worker processes running: restart any that dies, stop all on SIGTERM."""
+"""Keep N child processes running: restart any that dies, stop all on SIGTERM."""
 
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ log = structlog.get_logger("poststelle.supervisor")
 RESTART_PAUSE_SECONDS = 0.5
 
 
-def _spawn(config: Path) -> subprocess.Popen[bytes]:
+def spawn(config: Path, command: str) -> subprocess.Popen[bytes]:
+    """`poststelle --config CONFIG COMMAND` as a child of this process."""
     return subprocess.Popen(
-        [sys.executable, "-m", "poststelle.cli", "--config", str(config), "worker"]
+        [sys.executable, "-m", "poststelle.cli", "--config", str(config), command]
     )
 
 
-def supervise(config: Path, processes: int) -> int:
-    children = [_spawn(config) for _ in range(processes)]
+def supervise(config: Path, processes: int, command: str = "worker") -> int:
+    children = [spawn(config, command) for _ in range(processes)]
     stopping = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -39,9 +40,9 @@ def supervise(config: Path, processes: int) -> int:
         for index, child in enumerate(children):
             code = child.poll()
             if code is not None and not stopping:
-                log.warning("supervisor.worker_died", pid=child.pid, exit_code=code)
+                log.warning("supervisor.child_died", command=command, pid=child.pid, code=code)
                 time.sleep(RESTART_PAUSE_SECONDS)
-                children[index] = _spawn(config)
+                children[index] = spawn(config, command)
         time.sleep(0.2)
     for child in children:
         child.wait()
