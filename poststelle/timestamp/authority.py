@@ -47,7 +47,10 @@ class TimeStampAuthority:
         self._cert = asn1_x509.Certificate.load(certificate_der)
         self._policy = policy_oid
         self._clock = clock
-        self._cert_hash = hashlib.sha256(certificate_der).digest()
+        # Not SHA-256, ESSCertIDv2's DEFAULT: DER leaves it out, and asn1crypto parses a left-out
+        # default as a mutated value, so re-encoding the token (pyHanko does when a length
+        # happens to end in byte 0x80, asn1crypto issue 249) would cost 2^depth encodings.
+        self._cert_hash = hashlib.sha512(certificate_der).digest()
 
     @classmethod
     def from_files(cls, key: Path, certificate: Path, policy_oid: str) -> TimeStampAuthority:
@@ -105,6 +108,7 @@ class TimeStampAuthority:
                             {
                                 "certs": [
                                     {
+                                        "hash_algorithm": {"algorithm": "sha512"},
                                         "cert_hash": self._cert_hash,
                                         "issuer_serial": {
                                             "issuer": [

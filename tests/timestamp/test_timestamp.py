@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 from asn1crypto import tsp
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from starlette.applications import Starlette
 
 from poststelle.devpki import DevelopmentPki, generate_development_pki, load_certificates
@@ -105,6 +107,26 @@ def test_the_token_names_the_policy_and_carries_ess_signing_certificate_v2(
     assert tst["policy"].dotted == POLICY
     assert "signing_certificate_v2" in attributes
     assert signed["signer_infos"][0]["signature_algorithm"]["algorithm"].native == "sha256_ecdsa"
+
+
+def test_the_certificate_id_states_its_hash_algorithm(
+    authority: TimeStampAuthority, pki: DevelopmentPki
+) -> None:
+    """A left-out default (SHA-256) makes asn1crypto rebuild the token 2^depth times when
+    pyHanko re-encodes it (asn1crypto issue 249): seconds of CPU per sealed receipt."""
+    reply = TimeStampResp.load(authority.respond(request()))
+    signed = reply["time_stamp_token"]["content"]
+    (attribute,) = [
+        a
+        for a in signed["signer_infos"][0]["signed_attrs"]
+        if a["type"].native == "signing_certificate_v2"
+    ]
+    cert_id = attribute["values"][0]["certs"][0]
+    assert cert_id["hash_algorithm"]["algorithm"].native == "sha512"
+    assert b"\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x03" in cert_id.contents  # written out
+    certificate = Path(pki.tsa_certificate).read_bytes()
+    der = x509.load_pem_x509_certificate(certificate).public_bytes(serialization.Encoding.DER)
+    assert cert_id["cert_hash"].native == hashlib.sha512(der).digest()
 
 
 def test_sha1_is_refused_with_bad_alg(authority: TimeStampAuthority) -> None:
