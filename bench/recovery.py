@@ -61,12 +61,9 @@ def duplicates(inst: Installation) -> int:
     return sum(n - 1 for n in seen.values() if n > 1)
 
 
-def run(workdir: Path, batch: int = 12, limit: float = 90.0) -> Recovery:
+def run(workdir: Path, batch: int = 40, limit: float = 90.0) -> Recovery:
     with installation(workdir / "recovery", redis_db=REDIS_DB) as inst:
         inst.serve()
-        supervisor = inst.start("worker", "--processes", "2")
-        log = inst.root / "worker-1.log"
-        wait_until(lambda: log.read_text().count("worker_started") >= 2, 60, "workers")
         signer, attachment = Signer(), pdf("Antrag")
         accepted = []
         with smtplib.SMTP("127.0.0.1", inst.smtp_port, timeout=120) as smtp:
@@ -78,6 +75,11 @@ def run(workdir: Path, batch: int = 12, limit: float = 90.0) -> Recovery:
                 code, reply = smtp.data(mail.data)
                 if code == 250:
                     accepted.append(registry_number(reply))
+        # The whole batch waits in Redis before the workers start, so the victim is killed
+        # with messages in hand, not after a pipeline that was quicker than the kill.
+        supervisor = inst.start("worker", "--processes", "2")
+        log = inst.root / "worker-1.log"
+        wait_until(lambda: log.read_text().count("worker_started") >= 2, 60, "workers")
         wait_until(lambda: bool(inst.delivered_files()), limit, "a first delivery")
         pids = worker_pids(supervisor.pid)
         victim = next((pid for pid in pids if busy(pid)), pids[0])
