@@ -151,7 +151,7 @@ async def read_form(
                 )
             parser.write(chunk)
         parser.finalize()
-    except FormError:
+    except (FormError, OSError):  # OSError: the spool could not be written (disk full …)
         form.discard()
         raise
     except Exception as exc:  # python-multipart's own parse errors

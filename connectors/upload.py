@@ -216,6 +216,9 @@ class UploadEndpoint:
         except FormError as exc:
             kind = ProblemType.TOO_LARGE if exc.too_large else ProblemType.MALFORMED
             raise Problem(kind, str(exc)) from exc
+        except OSError as exc:
+            log.error("upload.spool_failed", error=str(exc))
+            raise Problem(ProblemType.UNAVAILABLE, "the submission could not be stored") from exc
         try:
             if key:
                 earlier = await run_in_threadpool(self.ctx.store.idempotent_item, token.id, key)

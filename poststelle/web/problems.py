@@ -74,9 +74,10 @@ def problem_response(problem: Problem, instance: str = "") -> JSONResponse:
     }
     if instance:
         body["instance"] = instance
-    headers = (
-        {"WWW-Authenticate": 'Bearer realm="poststelle"'} if problem.kind.status == 401 else {}
-    )
+    headers = {
+        401: {"WWW-Authenticate": 'Bearer realm="poststelle"'},
+        503: {"Retry-After": "60"},
+    }.get(problem.kind.status, {})
     return JSONResponse(
         body, status_code=problem.kind.status, media_type=MEDIA_TYPE, headers=headers
     )

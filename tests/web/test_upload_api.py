@@ -3,6 +3,7 @@ problem document with a stable type for every refusal."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 from email import message_from_bytes, policy
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from poststelle.accounts import Scope
 from poststelle.model import Channel
+from poststelle.store.spool import Spool
 from tests.web.conftest import Site
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -216,3 +218,17 @@ def test_the_receipt_is_offered_once_it_is_made(site: Site) -> None:
         site.client.get(body["receipt"], headers={"Authorization": f"Bearer {other}"}).status_code
         == 404
     )
+
+
+def test_a_full_disk_is_a_503_to_retry_and_nothing_is_half_kept(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_space(blobs: object) -> Spool:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Spool, "open", no_space)
+    answer = submit(site)
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "60"
+    assert answer.json()["type"] == "/problems/unavailable"
+    assert site.store.items(channel=Channel.UPLOAD) == []
