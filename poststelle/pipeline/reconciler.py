@@ -29,6 +29,7 @@ def reconcile(
         if stage is None:
             continue
         enqueue(stage, item.id)
+        store.mark_redriven(item.id)
         log.info("reconciler.redriven", registry_number=item.registry_number, stage=stage)
         count += 1
     return count

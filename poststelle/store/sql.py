@@ -207,6 +207,15 @@ class SqlStore:
             )
         return [_item(r) for r in rows]
 
+    def mark_redriven(self, item_id: str) -> None:
+        """The reconciler handed the item on again: it counts as touched now, so that an item
+        still waiting in a long queue is not handed on once more at every sweep."""
+        with self.backend.write() as tx:
+            tx.execute(
+                "UPDATE items SET updated_at = ? WHERE id = ?",
+                (self._clock().isoformat(), item_id),
+            )
+
     def items(
         self,
         *,
