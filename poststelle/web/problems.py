@@ -31,7 +31,6 @@ class ProblemType(enum.Enum):
     FORBIDDEN = ("forbidden", 403, "This credential may not do that")
     NOT_FOUND = ("not-found", 404, "No such resource")
     NOT_ALLOWED = ("method-not-allowed", 405, "Method not allowed")
-    CONFLICT = ("conflict", 409, "The resource is not in a state that allows this")
     UNAVAILABLE = ("unavailable", 503, "Temporarily unable to store the submission")
 
     @property
