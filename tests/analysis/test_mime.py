@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from poststelle.analysis.limits import MimeLimits
 from poststelle.analysis.mime import analyse_message
 from poststelle.analysis.names import safe_filename
+from tests.support.corpora import CORPORA
 
 LIMITS = MimeLimits()
-CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
 
 
 def simple_message() -> bytes:

@@ -38,6 +38,7 @@ from poststelle.verification.model import (
 from poststelle.verification.pades import PdfSignatures
 from poststelle.verification.qualification import CertificateQualifier
 from poststelle.verification.trust import TrustSettings, validation_contexts
+from tests.support.corpora import CORPORA
 from tests.support.testpki import GeneratedPki
 
 # Signatures are made during the test run; they arrive within the hour after collection.
@@ -293,7 +294,7 @@ async def test_a_broken_p7m_is_a_format_failure(
 
 # --- DSS's CAdES files ---------------------------------------------------------------------------
 
-DSS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "dss"
+DSS = CORPORA / "dss"
 CADES_FILES = DSS / "dss-cades" / "src" / "test" / "resources" / "validation"
 # What an uploader would declare for a CMS file whose extension has no registered type.
 SIGNATURE_TYPES = {".p7s": "application/pkcs7-signature"}

@@ -35,11 +35,11 @@ from poststelle.verification.model import (
 from poststelle.verification.pades import PdfSignatures
 from poststelle.verification.qualification import CertificateQualifier
 from poststelle.verification.trust import TrustSettings, validation_contexts
+from tests.support.corpora import CORPORA
 from tests.support.testpki import GeneratedPki
 
 # pyHanko signs at the wall clock; the item arrives a little later.
 RECEIVED = datetime.now(UTC) + timedelta(hours=1)
-CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from email.parser import BytesParser
 from email.policy import compat32
 from email.utils import parseaddr, parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +24,9 @@ from poststelle.verification.model import ItemVerdict
 from poststelle.verification.qualification import CertificateQualifier
 from poststelle.verification.trust import TrustSettings, validation_contexts
 from poststelle.verification.unwrap import LayerKind, unwrap
+from tests.support.corpora import CORPORA
 
-SUITE = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "thunderbird-smime"
+SUITE = CORPORA / "thunderbird-smime"
 DATA = SUITE / "mailnews" / "test" / "data" / "smime"
 CASES: list[dict[str, Any]] = json.loads((SUITE / "expected_default.json").read_text())
 AT = datetime(2026, 11, 25, tzinfo=UTC)  # within the suite's certificate validity (to 2031)

@@ -36,6 +36,7 @@ from poststelle.verification.trustedlists import (
     refresh,
 )
 from poststelle.verification.verifier import Verifier
+from tests.support.corpora import CORPORA
 from tests.support.testpki import GeneratedPki
 from tests.support.trustedlist import (
     ListSigner,
@@ -49,7 +50,6 @@ from tests.support.trustedlist import (
 )
 from tests.web.conftest import Template, open_site
 
-CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
 PYHANKO_TL = CORPORA / "pyhanko" / "data" / "tl"
 DSS_TL = CORPORA / "dss" / "dss-tsl-validation" / "src" / "test" / "resources"
 EXT = "http://uri.etsi.org/TrstSvc/TrustedList/SvcInfoExt/"
