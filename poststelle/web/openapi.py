@@ -30,6 +30,12 @@ def _problems(*kinds: ProblemType) -> dict[str, Any]:
 
 
 _AUTH = (ProblemType.UNAUTHENTICATED, ProblemType.FORBIDDEN)
+_REGISTRY_NUMBER = {
+    "name": "registry_number",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+}
 _ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _SHA256 = {
     "name": "sha256",
@@ -179,14 +185,7 @@ def document(procedures: ProcedurePolicy) -> dict[str, Any]:
             "/api/v1/submissions/{registry_number}": {
                 "get": {
                     "summary": "The state of a submission this token made",
-                    "parameters": [
-                        {
-                            "name": "registry_number",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
+                    "parameters": [_REGISTRY_NUMBER],
                     "responses": {
                         "200": {
                             "description": "The submission",
@@ -203,14 +202,7 @@ def document(procedures: ProcedurePolicy) -> dict[str, Any]:
             "/api/v1/submissions/{registry_number}/receipt": {
                 "get": {
                     "summary": "The signed Eingangsbestätigung of a submission this token made",
-                    "parameters": [
-                        {
-                            "name": "registry_number",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
+                    "parameters": [_REGISTRY_NUMBER],
                     "responses": {
                         "200": {
                             "description": "The S/MIME-signed receipt mail (XML and sealed PDF)",

@@ -24,7 +24,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeneratedPki]:
         yield built
 
 
-def _pem(pki: GeneratedPki, label: str, path: Path) -> Path:
+def pem_file(pki: GeneratedPki, label: str, path: Path) -> Path:
+    """The test PKI's certificate `label`, written to `path` as PEM."""
     der = pki.certificate(label).dump()
     path.write_bytes(x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM))
     return path
@@ -33,8 +34,8 @@ def _pem(pki: GeneratedPki, label: str, path: Path) -> Path:
 def trusting(pki: GeneratedPki, tmp_path: Path) -> Callable[[str], str]:
     """A config edit: the test PKI's root as anchor (its intermediate for De-Mail, whose
     messages carry only the provider's certificate), and its TSA for the confirmations."""
-    intermediate = _pem(pki, "interm", tmp_path / "interm.pem")
-    tsa = _pem(pki, "tsa", tmp_path / "tsa.pem")
+    intermediate = pem_file(pki, "interm", tmp_path / "interm.pem")
+    tsa = pem_file(pki, "tsa", tmp_path / "tsa.pem")
 
     def edit(text: str) -> str:
         text = re.sub(r'(?m)^url = "http://127.0.0.1:\d+/tsa"', f'url = "{pki.tsa_url}"', text)

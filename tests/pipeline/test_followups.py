@@ -13,13 +13,11 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from poststelle.followups import settle_owed
 from poststelle.model import ItemState
 from poststelle.timestamp.client import HttpTimestamper
-from tests.pipeline.conftest import trusting
+from tests.pipeline.conftest import pem_file, trusting
 from tests.support.testpki import GeneratedPki
 from tests.web.conftest import Site, Template, open_site
 
@@ -157,9 +155,7 @@ def test_a_notice_that_cannot_be_made_now_is_made_by_the_next_sweep(
     assert site.store.outbound_location(f"rejection/{item.registry_number}") is None
     assert settle_owed(site.mailroom.services) == 0  # still unreachable: still owed
 
-    tsa = tmp_path / "tsa.pem"
-    der = pki.certificate("tsa").dump()
-    tsa.write_bytes(x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM))
+    tsa = pem_file(pki, "tsa", tmp_path / "tsa.pem")
     back = replace(
         site.mailroom.services,
         timestamper=HttpTimestamper(pki.tsa_url, trusted_certificates=[tsa]),
