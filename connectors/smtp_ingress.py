@@ -23,6 +23,7 @@ from poststelle.store.spool import Spool
 log = structlog.get_logger("poststelle.smtp")
 
 MAX_RECIPIENTS = 100
+TIMER_RESET_SECONDS = 1.0
 
 
 class _Data(enum.Enum):
@@ -80,6 +81,9 @@ class StreamingSMTP(SMTP):
         limit = self.data_size_limit
         state = _Data.NOMINAL
         fragments: list[bytes] = []
+        # The session timeout bounds silence, not the whole transfer (RFC 5321 4.5.3.2.5: the
+        # data block timeout runs between chunks): a large message on a slow line goes on.
+        timer_reset = self.loop.time()
         try:
             await self.push("354 End data with <CR><LF>.<CR><LF>")  # may be cancelled: hang-up
             while self.transport is not None:
@@ -88,6 +92,9 @@ class StreamingSMTP(SMTP):
                 except asyncio.LimitOverrunError as exc:
                     state = _Data.TOO_LONG if state is _Data.NOMINAL else state
                     line = await self._reader.read(exc.consumed)
+                if self.loop.time() - timer_reset > TIMER_RESET_SECONDS:
+                    timer_reset = self.loop.time()
+                    self._reset_timeout()  # type: ignore[no-untyped-call]
                 if not fragments and line == b".\r\n":
                     break
                 fragments.append(line)

@@ -192,6 +192,29 @@ def test_a_client_that_stalls_in_data_is_disconnected_and_its_spool_removed(
     assert stored_items(installation) == []
 
 
+def test_a_slow_client_that_keeps_sending_is_not_cut_off_by_the_timeout(
+    impatient: Installation,
+) -> None:
+    """The 2 s timeout bounds silence; this DATA takes three times as long, a line at a time."""
+    installation = impatient
+    client = RawSmtp(installation.smtp_port, timeout=20)
+    assert client.command("EHLO client.example.org").startswith(b"250")
+    envelope(client)
+    assert client.command("DATA").startswith(b"354")
+    client.send(plain_message(f"bauamt@{DOMAIN}", "slow", ""))
+    began = time.monotonic()
+    for n in range(12):
+        client.send(f"line {n}\r\n".encode())
+        time.sleep(0.5)
+    assert time.monotonic() - began > 3 * 2
+    reply = client.command(".")
+    assert reply.startswith(b"250"), reply
+    found = REGISTRY.search(reply)
+    assert found
+    assert b"line 11\r\n" in raw_of(installation, found.group(1).decode())
+    client.close()
+
+
 def test_a_client_that_hangs_up_right_after_the_end_of_data_leaves_no_temp_file(
     installation: Installation, start: Callable[..., Server]
 ) -> None:
