@@ -94,7 +94,7 @@ class StreamingSMTP(SMTP):
                     line = await self._reader.read(exc.consumed)
                 if self.loop.time() - timer_reset > TIMER_RESET_SECONDS:
                     timer_reset = self.loop.time()
-                    self._reset_timeout()  # type: ignore[no-untyped-call]
+                    self._reset_timeout()
                 if not fragments and line == b".\r\n":
                     break
                 fragments.append(line)

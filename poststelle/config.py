@@ -132,6 +132,8 @@ class VerificationSettings:
     decryption_keys: tuple[tuple[Path, Path], ...]  # (PEM key, PEM certificate) pairs
     # None: qualified status from the certificates' own claims (qcStatements) only
     trusted_lists: TrustedListSettings | None = None
+    # fetched OCSP responses and CRLs serve later items this long (at most to their next update)
+    revocation_cache_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +241,14 @@ def _verification(t: Table) -> VerificationSettings:
             "intermediates",
             "allow_fetching",
             "retry_minutes",
+            "revocation_cache_seconds",
             "decryption_keys",
             "trusted_lists",
         }
     )
+    cache_seconds = t.number("revocation_cache_seconds", 300.0)
+    if cache_seconds < 0:
+        t.doc.fail((*t.key, "revocation_cache_seconds"), "must not be negative")
     base = t.doc.path.parent
     keys = []
     for entry in t.tables("decryption_keys"):
@@ -256,6 +262,7 @@ def _verification(t: Table) -> VerificationSettings:
         retry_minutes=t.number("retry_minutes", 15.0),
         decryption_keys=tuple(keys),
         trusted_lists=_trusted_lists(t.sub("trusted_lists")) if has_lists else None,
+        revocation_cache_seconds=cache_seconds,
     )
 
 

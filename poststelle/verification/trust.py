@@ -7,7 +7,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,9 @@ from asn1crypto import pem, x509
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.fetchers.api import FetcherBackend, Fetchers
+
+from poststelle.verification.revocation_cache import RevocationCache
+from poststelle.verification.signature_memo import MemoizingSignatureValidator
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,9 @@ class TrustSettings:
     # "hard-fail" for every legal use. "soft-fail" exists only to run public test corpora whose
     # CAs publish no revocation information at all; the configuration file cannot select it.
     revocation_mode: str = "hard-fail"
+    # Fetched OCSP responses and CRLs serve later items for this long (never past their own
+    # next update); 0 fetches afresh for every signature.
+    revocation_cache_seconds: float = 0.0
 
 
 def load_certificates(path: Path) -> list[x509.Certificate]:
@@ -67,11 +73,11 @@ _LOOP_BACKEND: ContextVar[FetcherBackend | None] = ContextVar("fetcher_backend",
 
 
 @contextlib.asynccontextmanager
-async def fetching() -> AsyncIterator[None]:
-    """One HTTP session for the OCSP/CRL fetches of the verifications inside, on the running
-    event loop, closed at the end (a session must not outlive its loop: each stage run has
-    its own)."""
-    backend = AIOHttpFetcherBackend()
+async def fetching(backend: FetcherBackend | None = None) -> AsyncIterator[None]:
+    """One HTTP session (or the given backend) for the OCSP/CRL fetches of the verifications
+    inside, on the running event loop, closed at the end (a session must not outlive its loop:
+    each stage run has its own)."""
+    backend = backend or AIOHttpFetcherBackend()
     token = _LOOP_BACKEND.set(backend)
     try:
         yield
@@ -87,11 +93,13 @@ def validation_contexts(
     revocation checked hard-fail, so that missing revocation information is never 'valid'."""
     roots = [c for p in settings.anchors for c in load_certificates(p)]
     others = [c for p in settings.intermediates for c in load_certificates(p)]
+    signatures = MemoizingSignatureValidator()
+    revocation = RevocationCache(timedelta(seconds=settings.revocation_cache_seconds))
 
     def at(moment: datetime) -> ValidationContext:
         failures: list[Exception] = []
         backend = fetcher_backend or _LOOP_BACKEND.get() or AIOHttpFetcherBackend()
-        fetchers = backend.get_fetchers()
+        fetchers = revocation.fetchers(backend.get_fetchers())
         context = ValidationContext(
             trust_roots=roots,
             other_certs=others,
@@ -102,6 +110,7 @@ def validation_contexts(
             # OCSP responses and CRLs are newer than that moment; they still say whether the
             # certificate was revoked before it, which is the question.
             retroactive_revinfo=True,
+            signature_validator=signatures,
             # Offline, only revocation data embedded in the signature can count (hard-fail).
             crls=None if settings.allow_fetching else [],
             ocsps=None if settings.allow_fetching else [],

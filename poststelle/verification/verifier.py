@@ -66,7 +66,12 @@ class Verifier:
         if settings.trusted_lists is not None:
             qualify, list_anchors = configured_qualifier(settings.trusted_lists)
             anchors = (*anchors, *list_anchors)
-        trust = TrustSettings(anchors, settings.intermediates, settings.allow_fetching)
+        trust = TrustSettings(
+            anchors,
+            settings.intermediates,
+            settings.allow_fetching,
+            revocation_cache_seconds=settings.revocation_cache_seconds,
+        )
         return cls(
             validation_contexts(trust),
             qualify,

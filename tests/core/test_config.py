@@ -36,6 +36,7 @@ def test_a_minimal_config_gets_the_embedded_defaults(tmp_path: Path) -> None:
     assert config.data_dir == tmp_path / "data"
     assert config.departments["bauamt"].maildir == tmp_path / "data" / "inboxes" / "bauamt"
     assert config.pipeline[0] == "stamp"
+    assert config.verification.revocation_cache_seconds == 300
 
 
 def test_only_configured_domains_are_accepted(tmp_path: Path) -> None:
@@ -54,6 +55,12 @@ def test_only_configured_domains_are_accepted(tmp_path: Path) -> None:
         ('[store]\nbackend = "postgresql"\n', "store.dsn", 11, "required"),
         ('[pipeline]\nstages = ["stamp", "teleport"]\n', "pipeline.stages[1]", 12, "teleport"),
         ("[smtp]\nlisten_port = 25\n", "smtp.listen_port", 12, "unknown key"),
+        (
+            "[verification]\nrevocation_cache_seconds = -1\n",
+            "verification.revocation_cache_seconds",
+            12,
+            "negative",
+        ),
     ],
 )
 def test_an_error_names_file_line_and_key(
