@@ -24,7 +24,6 @@ from poststelle.pipeline.services import current
 from poststelle.pipeline.stage import StageFunction
 
 MAX_RETRIES = 8
-STAGE_TIME_LIMIT_MS = 10 * 60 * 1000
 FAILURE_ACTOR = "item_failed"
 
 
@@ -55,7 +54,7 @@ def last_error(message: Mapping[str, Any]) -> str:
 def make_broker(settings: BrokerSettings) -> dramatiq.Broker:
     middleware = [
         AgeLimit(),
-        TimeLimit(time_limit=STAGE_TIME_LIMIT_MS),
+        TimeLimit(time_limit=int(runner.STAGE_TIME_LIMIT.total_seconds() * 1000)),
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),

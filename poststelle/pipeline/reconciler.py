@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from poststelle.model import Item
 from poststelle.pipeline.runner import Enqueue, pending_stage
+from poststelle.processes import holder_is_gone
 from poststelle.store.sql import SqlStore
 
 log = structlog.get_logger("poststelle.reconciler")
@@ -20,19 +22,32 @@ def reconcile(
     *,
     idle_since: datetime | None = None,
 ) -> int:
-    """Enqueue the pending stage of each unfinished item (only of those untouched since
-    `idle_since`, if given); return how many were re-driven. Stages are idempotent, so an item
-    that is in a queue already and gets enqueued again costs a lookup, not a second effect."""
-    count = 0
-    for item in store.items_awaiting_pipeline(idle_since=idle_since):
-        stage = pending_stage(store, pipeline, item)
-        if stage is None:
-            continue
-        enqueue(stage, item.id)
-        store.mark_redriven(item.id)
-        log.info("reconciler.redriven", registry_number=item.registry_number, stage=stage)
-        count += 1
-    return count
+    """Enqueue the pending stage of each unfinished item a gone process held, at once, and of
+    every other unfinished item (only of those untouched since `idle_since`, if given); return
+    how many were re-driven. Stages are idempotent, so an item that is in a queue already and
+    gets enqueued again costs a lookup, not a second effect."""
+    orphaned = [
+        item
+        for holder in store.holders()
+        if holder_is_gone(holder)
+        for item in store.release_holder(holder)
+    ]
+    idle = store.items_awaiting_pipeline(idle_since=idle_since)
+    seen = {item.id for item in orphaned}
+    return sum(
+        _redrive(store, pipeline, enqueue, item)
+        for item in [*orphaned, *(i for i in idle if i.id not in seen)]
+    )
+
+
+def _redrive(store: SqlStore, pipeline: Sequence[str], enqueue: Enqueue, item: Item) -> bool:
+    stage = pending_stage(store, pipeline, item)
+    if stage is None:
+        return False
+    enqueue(stage, item.id)
+    store.mark_redriven(item.id)
+    log.info("reconciler.redriven", registry_number=item.registry_number, stage=stage)
+    return True
 
 
 def idle_cutoff(now: datetime, stale_after_seconds: float) -> datetime:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 
 import structlog
 
 from poststelle.model import Item, ItemState
 from poststelle.pipeline.services import Services
 from poststelle.pipeline.stage import StageFunction
+from poststelle.processes import this_process
 from poststelle.store.sql import SqlStore
 
 log = structlog.get_logger("poststelle.pipeline")
 
 Enqueue = Callable[[str, str], None]  # (stage name, item id)
+STAGE_TIME_LIMIT = timedelta(minutes=10)  # a stage still running then is stopped
 
 
 def next_stage(pipeline: Sequence[str], stage: str) -> str | None:
@@ -53,6 +56,7 @@ def run_stage(
             state=outcome.state,
             summary=outcome.summary,
             department=outcome.department,
+            holder=this_process(),
         ):
             bound.info("stage.completed", **outcome.summary)
         else:

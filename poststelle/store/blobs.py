@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -12,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from poststelle.processes import host_tag, is_gone
 
 CHUNK = 1 << 20
 
@@ -22,22 +23,10 @@ class StoredBlob:
     size: int
 
 
-def _host_tag() -> str:
-    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
-
-
-def _writer_is_gone(name: str, host: str) -> bool:
+def _writer_is_gone(name: str) -> bool:
     """True if a temp file's name says a process of this host made it that no longer runs."""
     prefix, tag, pid, *_ = [*name.split("-", 3), "", "", ""]
-    if prefix != "in" or tag != host or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # alive, if not ours to signal
-        return False
-    return False
+    return prefix == "in" and is_gone(tag, pid)
 
 
 def fsync_directory(path: Path) -> None:
@@ -60,8 +49,7 @@ class BlobStore:
         self._tmp.mkdir(exist_ok=True, mode=0o700)
         # Temp files name their writer, so a restart can tell a dead process's leftovers from
         # files that a live one (another intake or worker process) is still writing.
-        self._host = _host_tag()
-        self._prefix = f"in-{self._host}-{os.getpid()}-"
+        self._prefix = f"in-{host_tag()}-{os.getpid()}-"
 
     def path(self, sha256: str) -> Path:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
@@ -136,7 +124,7 @@ class BlobStore:
                 stale = leftover.stat().st_mtime < cutoff
             except FileNotFoundError:  # adopted or discarded meanwhile
                 continue
-            if stale or _writer_is_gone(leftover.name, self._host):
+            if stale or _writer_is_gone(leftover.name):
                 leftover.unlink(missing_ok=True)
                 removed += 1
         return removed

@@ -139,4 +139,10 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         )
         """,
     ),
+    (
+        6,
+        """
+        ALTER TABLE items ADD COLUMN holder TEXT
+        """,
+    ),
 )

@@ -216,6 +216,35 @@ class SqlStore:
                 (self._clock().isoformat(), item_id),
             )
 
+    def holders(self) -> set[str]:
+        """The processes that last completed a stage of an item the pipeline still owes a
+        step (until the item is handed on after they are gone)."""
+        waiting = [s.value for s in ItemState if s.awaits_pipeline]
+        marks = ", ".join("?" for _ in waiting)
+        with self.backend.read() as tx:
+            rows = tx.execute(
+                "SELECT DISTINCT holder FROM items "
+                f"WHERE holder IS NOT NULL AND state IN ({marks})",
+                waiting,
+            )
+        return {str(r[0]) for r in rows}
+
+    def release_holder(self, holder: str) -> list[Item]:
+        """The unfinished items `holder` (gone now) last completed a stage of; forgets it."""
+        waiting = [s.value for s in ItemState if s.awaits_pipeline]
+        marks = ", ".join("?" for _ in waiting)
+        with self.backend.write() as tx:
+            rows = tx.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE holder = ? AND state IN ({marks}) "
+                "ORDER BY received_at",
+                [holder, *waiting],
+            )
+            tx.execute(
+                "UPDATE items SET holder = NULL WHERE holder = ?",
+                (holder,),
+            )
+        return [_item(r) for r in rows]
+
     def items(
         self,
         *,
@@ -360,8 +389,10 @@ class SqlStore:
         state: ItemState | None,
         summary: Mapping[str, Any],
         department: str | None = None,
+        holder: str | None = None,
     ) -> bool:
-        """Store a stage's result, the item's new state and the journal entry together.
+        """Store a stage's result, the item's new state and the journal entry together, and
+        `holder`, the process that will hand the item on (`processes.this_process`).
         Returns False (and changes nothing) when the stage had already completed."""
         data = _dumps(result)
         with self.backend.write() as tx:
@@ -374,6 +405,7 @@ class SqlStore:
             if tx.rowcount() == 0:
                 return False
             self._update_item(tx, item_id, state, department, now)
+            tx.execute("UPDATE items SET holder = ? WHERE id = ?", (holder, item_id))
             self._journal(tx, item_id, f"stage.{stage}", dict(summary), at=now)
         return True
 
