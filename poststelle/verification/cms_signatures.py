@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from asn1crypto import cms, tsp
+from asn1crypto import cms, parser, tsp
 from cryptography.hazmat.primitives import hashes
 from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
 from pyhanko.sign.validation.settings import KeyUsageConstraints
@@ -49,6 +49,9 @@ SIGNING_CERTIFICATE_ATTRIBUTES = frozenset(
 SIGNATURE_TIME_STAMP = "1.2.840.113549.1.9.16.2.14"  # id-aa-signatureTimeStampToken
 
 
+Verdict = tuple[Indication, SubIndication | None]
+
+
 def _check(name: str, ok: bool | None, detail: str, detail_de: str) -> Check:
     outcome = {
         True: CheckOutcome.PASSED,
@@ -73,11 +76,36 @@ def format_failure(fmt: SignatureFormat, reason: str, field_name: str = "") -> S
     )
 
 
-def _single_signer(signed_data: cms.SignedData, signer: cms.SignerInfo) -> cms.SignedData:
-    copy = signed_data.copy()
-    copy["signer_infos"] = [signer]
-    copy["encap_content_info"] = {"content_type": signed_data["encap_content_info"]["content_type"]}
-    return copy
+def _elements(encoded: bytes) -> list[bytes]:
+    """The encodings of the consecutive BER elements in `encoded`, byte for byte."""
+    elements = []
+    while encoded:
+        size = parser.peek(encoded)
+        elements.append(encoded[:size])
+        encoded = encoded[size:]
+    return elements
+
+
+def _single_signer(signed_data: cms.SignedData, index: int) -> cms.SignedData:
+    """A detached copy of `signed_data` holding only its `index`-th SignerInfo (pyHanko validates
+    SignedData with exactly one), spliced from the original encodings without re-encoding any.
+
+    Re-encoding may change signed bytes: asn1crypto 1.5.1 takes every value whose header ends in
+    0x80 (such as the definite length 0x1780) for an indefinite-length one and re-encodes it as
+    DER when it is dumped (wbond/asn1crypto#249). Putting such a SignerInfo into a new SET OF
+    dumps it, sorting a non-DER certificate SET inside a content time-stamp among its signed
+    attributes: the signature over the signed attributes then looks broken although it is not.
+    """
+    fields = _elements(signed_data.contents)
+    content_type = _elements(cms.EncapsulatedContentInfo.load(fields[2]).contents)[0]
+    signer = _elements(cms.SignerInfos.load(fields[-1]).contents)[index]
+    spliced = [
+        *fields[:2],
+        parser.emit(0, 1, 16, content_type),  # SEQUENCE { eContentType } without the content
+        *fields[3:-1],
+        parser.emit(0, 1, 17, signer),  # SET OF with the one SignerInfo
+    ]
+    return cms.SignedData.load(parser.emit(0, 1, 16, b"".join(spliced)))
 
 
 def _sub_indication(name: str) -> SubIndication:
@@ -274,18 +302,19 @@ async def verify_signed_data(
     if not signers:
         return (format_failure(fmt, "the SignedData holds no signature", field_name),)
     reports = []
-    for index, signer in enumerate(signers, start=1):
-        label = field_name if len(signers) == 1 else f"{field_name}#{index}"
+    for index in range(len(signers)):
+        label = field_name if len(signers) == 1 else f"{field_name}#{index + 1}"
         if econtent_type != "data" and not any_content_type:
             reports.append(
                 format_failure(fmt, f"unexpected encapsulated content type {econtent_type}", label)
             )
             continue
-        reports.append(
-            await _verify_signer(
-                content, _single_signer(signed_data, signer), context, fmt, label, bind_to_sender
-            )
-        )
+        try:
+            single = _single_signer(signed_data, index)
+        except (ValueError, TypeError, IndexError) as exc:
+            reports.append(format_failure(fmt, f"the CMS structure cannot be split: {exc}", label))
+            continue
+        reports.append(await _verify_signer(content, single, context, fmt, label, bind_to_sender))
     return tuple(reports)
 
 
@@ -421,40 +450,78 @@ async def _verify_signer(
         stamp, stamp_check = signature_timestamp(status.timestamp_validity, signer_info, context)
         timestamps = (stamp,)
         checks.append(stamp_check)
-    constraints = _constraints(status, context, bind_to_sender)
-    checks += constraints
-    if indication is Indication.TOTAL_PASSED:
-        failed = [c for c in checks if c.outcome is CheckOutcome.FAILED]
-        if any(c.name == "algorithms" for c in failed):
-            indication, sub = Indication.INDETERMINATE, SubIndication.CRYPTO_CONSTRAINTS_FAILURE
-        elif failed:
-            indication, sub = Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE
+    checks += _constraints(status, context, bind_to_sender)
+    if indication is Indication.TOTAL_PASSED and (failure := constraint_failure(checks)):
+        indication, sub = failure
+    proven = [t.gen_time for t in timestamps if t.valid]
+    return signature_report(
+        status,
+        signer_info,
+        context,
+        fmt=fmt,
+        verdict=(indication, sub),
+        checks=checks,
+        fetch_failed=fetch_failed,
+        timestamps=timestamps,
+        signing_time=proven[0] if proven else status.signer_reported_dt,
+        level=_level(signer_info, bool(status.intact and status.valid), bool(proven)),
+        field_name=label,
+    )
+
+
+def constraint_failure(checks: Sequence[Check]) -> Verdict | None:
+    """What failed constraint checks make of a signature that is otherwise sound: a weak
+    algorithm is a CRYPTO_CONSTRAINTS_FAILURE, any other failed check a SIG_CONSTRAINTS_FAILURE."""
+    failed = [c for c in checks if c.outcome is CheckOutcome.FAILED]
+    if any(c.name == "algorithms" for c in failed):
+        return Indication.INDETERMINATE, SubIndication.CRYPTO_CONSTRAINTS_FAILURE
+    if failed:
+        return Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE
+    return None
+
+
+def signature_report(
+    status: StandardCMSSignatureStatus,
+    signer_info: cms.SignerInfo,
+    context: VerificationContext,
+    *,
+    fmt: SignatureFormat,
+    verdict: Verdict,
+    checks: Sequence[Check],
+    fetch_failed: bool,
+    timestamps: Sequence[TimestampInfo],
+    signing_time: datetime | None,
+    level: BaselineLevel,
+    field_name: str,
+) -> SignatureReport:
+    """The report on one signature pyHanko validated (CMS or PDF): the verdict and checks as the
+    caller determined them, with what follows from the status itself: signer, certificate path,
+    revocation, algorithms and, for a passed signature only, its qualification."""
+    indication, sub = verdict
     signer = certificate_info(status.signing_cert)
     root_first = (
         list(status.validation_path.iter_certs(include_root=True))
         if status.validation_path is not None
         else []
     )
-    path = tuple(certificate_info(c) for c in root_first)
     qualification = Qualification.INDETERMINATE
     if indication is Indication.TOTAL_PASSED:
         # leaf first: a trusted list recognises the issuing CA among the path's certificates
-        path_der = [c.dump() for c in reversed(root_first)] or [status.signing_cert.dump()]
-        qualification = context.qualify(signer, path_der, context.validation_time)
-    proven = [t.gen_time for t in timestamps if t.valid]
+        leaf_first = [c.dump() for c in reversed(root_first)] or [status.signing_cert.dump()]
+        qualification = context.qualify(signer, leaf_first, context.validation_time)
     return SignatureReport(
         format=fmt,
         indication=indication,
         sub_indication=sub,
         checks=tuple(checks),
         signer=signer,
-        validation_path=path,
-        signing_time=proven[0] if proven else status.signer_reported_dt,
+        validation_path=tuple(certificate_info(c) for c in root_first),
+        signing_time=signing_time,
         revocation=_revocation(status, fetch_failed),
-        timestamps=timestamps,
-        level=_level(signer_info, bool(status.intact and status.valid), bool(proven)),
+        timestamps=tuple(timestamps),
+        level=level,
         qualification=qualification,
         digest_algorithm=status.md_algorithm,
         signature_algorithm=str(signer_info["signature_algorithm"]["algorithm"].native),
-        field_name=label,
+        field_name=field_name,
     )

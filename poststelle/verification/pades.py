@@ -22,22 +22,21 @@ from pyhanko.sign.validation.status import (
     TimestampSignatureStatus,
 )
 
-from poststelle.verification.certinfo import certificate_info
 from poststelle.verification.cms_signatures import (
     NO_KEY_USAGE_DEMAND,
+    Verdict,
     _check,
     _classify,
     _constraints,
-    _revocation,
+    constraint_failure,
     format_failure,
+    signature_report,
 )
 from poststelle.verification.formats import DocumentInput, VerificationContext
 from poststelle.verification.model import (
     BaselineLevel,
     Check,
-    CheckOutcome,
     Indication,
-    Qualification,
     SignatureFormat,
     SignatureReport,
     SubIndication,
@@ -54,8 +53,6 @@ SIGNATURE_MARKER = b"/ByteRange"
 HEADER_WINDOW = 1024
 MAX_PAGE_TREE_NODES = 100_000
 RANK = {Indication.TOTAL_PASSED: 0, Indication.INDETERMINATE: 1, Indication.TOTAL_FAILED: 2}
-
-Verdict = tuple[Indication, SubIndication | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,38 +418,21 @@ async def _verify_signature(
     ]
     constraints = _constraints(status, context, bind_to_sender=False)
     checks += constraints
-    failed = [c for c in constraints if c.outcome is CheckOutcome.FAILED]
-    if any(c.name == "algorithms" for c in failed):
-        verdicts.append((Indication.INDETERMINATE, SubIndication.CRYPTO_CONSTRAINTS_FAILURE))
-    elif failed:
-        verdicts.append((Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE))
-    indication, sub = _worst(verdicts)
-    signer = certificate_info(status.signing_cert)
-    root_first = (
-        list(status.validation_path.iter_certs(include_root=True))
-        if status.validation_path is not None
-        else []
-    )
-    qualification = Qualification.INDETERMINATE
-    if indication is Indication.TOTAL_PASSED:
-        leaf_first = [c.dump() for c in reversed(root_first)] or [status.signing_cert.dump()]
-        qualification = context.qualify(signer, leaf_first, context.validation_time)
-    return SignatureReport(
-        format=fmt,
-        indication=indication,
-        sub_indication=sub,
-        checks=tuple(checks),
-        signer=signer,
-        validation_path=tuple(certificate_info(c) for c in root_first),
+    if failure := constraint_failure(constraints):
+        verdicts.append(failure)
+    return signature_report(
+        status,
+        embedded.signer_info,
+        context,
+        fmt=fmt,
+        verdict=_worst(verdicts),
+        checks=checks,
+        fetch_failed=fetch_failed,
+        timestamps=timestamps,
         signing_time=status.signer_reported_dt,
-        revocation=_revocation(status, fetch_failed),
-        timestamps=tuple(timestamps),
         level=_level(fmt, embedded.signed_revision, timestamp_ok, facts)
         if intact
         else BaselineLevel.NONE,
-        qualification=qualification,
-        digest_algorithm=status.md_algorithm,
-        signature_algorithm=str(embedded.signer_info["signature_algorithm"]["algorithm"].native),
         field_name=embedded.field_name,
     )
 

@@ -22,6 +22,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from poststelle.verification.cades import CadesDetached
 from poststelle.verification.cades_enveloping import CadesEnveloping
+from poststelle.verification.cms_signatures import _single_signer
 from poststelle.verification.engine import verify_item
 from poststelle.verification.formats import DocumentInput, SignatureHandler, VerificationContext
 from poststelle.verification.model import (
@@ -417,12 +418,10 @@ async def _verify_dss(
         return await verify_item(None, documents, ctx, HANDLERS)
 
 
-# Signatures DSS asserts intact whose value pyHanko (and for the first, OpenSSL too) finds broken.
-# Kept here, with the reason, so that a fix shows up as a failing test to be removed.
+# Signatures DSS asserts intact whose value pyHanko and OpenSSL's `cms -verify -noverify` find
+# broken. Kept here, with the reason, so that a fix shows up as a failing test to be removed.
 BROKEN_FOR_US = {
     "cades-broken-sig-tst-and-ats-v3.cms": "OpenSSL's `cms -verify -noverify` rejects it too",
-    "cades-t-copied-sigtst.p7m": "OpenSSL verifies it; pyHanko reports the value invalid once "
-    "the SignerInfo is copied into a single-signer SignedData (cause not yet found)",
 }
 ROWS = [r for r in _rows() if (DSS / r["file"]).exists()]
 CONTENTS = _detached_contents(ROWS)
@@ -473,3 +472,35 @@ async def test_every_dss_cades_file_is_examined_without_crashing(path: Path) -> 
             assert sig.sub_indication is not SubIndication.SIGNED_DATA_NOT_FOUND or any(
                 c.name == "integrity" for c in sig.checks
             ), sig  # SIGNED_DATA_NOT_FOUND with a "format" check is the engine's crash marker
+
+
+async def test_a_copied_signature_time_stamp_leaves_the_signature_intact_and_is_reported() -> None:
+    """DSS's CAdESLevelTWithCopiedSigTstTest: the signature time-stamp is a copy of the content
+    time-stamp, so its imprint is the content's digest, not the signature value's. The signature
+    itself is intact (OpenSSL agrees). Its SignerInfo's length, 0x1780, ends in 0x80, which
+    asn1crypto takes for an indefinite length when dumping: re-encoded as DER, the content
+    time-stamp's unsorted certificate SET among the signed attributes changed and the signature
+    looked broken."""
+    path = CADES_FILES / "cades-t-copied-sigtst.p7m"
+    (row,) = [r for r in SIGNATURE_ROWS if r["file"].endswith("/" + path.name)]
+    (sig,) = _signatures(row, await _verify_dss(row, CONTENTS))
+    assert outcome(sig, "integrity") is CheckOutcome.PASSED
+    assert outcome(sig, "signature") is CheckOutcome.PASSED
+    assert (sig.indication, sig.sub_indication) == (
+        Indication.INDETERMINATE,
+        SubIndication.NO_CERTIFICATE_CHAIN_FOUND,  # DSS's test PKI is not trusted here
+    )
+    (stamp,) = sig.timestamps
+    assert (stamp.kind, stamp.valid) == ("signature", False)
+    assert stamp.detail == "its message imprint does not match the signature value"
+    assert "good-tsa" in stamp.tsa
+    (check,) = [c for c in sig.checks if c.name == "signature_timestamp"]
+    assert check.outcome is CheckOutcome.FAILED
+    assert "bezieht sich nicht auf diese Signatur" in check.detail_de
+    assert sig.level is BaselineLevel.B_B  # not B-T: the time-stamp does not cover the signature
+    assert sig.signing_time != stamp.gen_time
+    # the SignerInfo pyHanko checks is the file's, byte for byte
+    single = _single_signer(cms.ContentInfo.load(path.read_bytes())["content"], 0)
+    signer_der = single["signer_infos"].contents
+    assert signer_der.startswith(bytes.fromhex("30821780")) and signer_der in path.read_bytes()
+    assert [(c.fact, c.agrees) for c in compare(row, (sig,))] == [("sig_ok", True), ("T_bad", True)]
