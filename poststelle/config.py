@@ -28,6 +28,9 @@ def _host_port(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+REVOCATION_CACHE_SECONDS = 300.0  # default of [verification] revocation_cache_seconds
+
+
 @dataclass(frozen=True, slots=True)
 class SmtpSettings:
     host: str
@@ -246,7 +249,7 @@ def _verification(t: Table) -> VerificationSettings:
             "trusted_lists",
         }
     )
-    cache_seconds = t.number("revocation_cache_seconds", 300.0)
+    cache_seconds = t.number("revocation_cache_seconds", REVOCATION_CACHE_SECONDS)
     if cache_seconds < 0:
         t.doc.fail((*t.key, "revocation_cache_seconds"), "must not be negative")
     base = t.doc.path.parent
