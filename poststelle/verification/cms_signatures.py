@@ -453,7 +453,7 @@ async def _verify_signer(
     checks += _constraints(status, context, bind_to_sender)
     if indication is Indication.TOTAL_PASSED and (failure := constraint_failure(checks)):
         indication, sub = failure
-    proven = [t.gen_time for t in timestamps if t.valid]
+    proven = any(t.valid for t in timestamps)
     return signature_report(
         status,
         signer_info,
@@ -463,8 +463,7 @@ async def _verify_signer(
         checks=checks,
         fetch_failed=fetch_failed,
         timestamps=timestamps,
-        signing_time=proven[0] if proven else status.signer_reported_dt,
-        level=_level(signer_info, bool(status.intact and status.valid), bool(proven)),
+        level=_level(signer_info, bool(status.intact and status.valid), proven),
         field_name=label,
     )
 
@@ -490,13 +489,16 @@ def signature_report(
     checks: Sequence[Check],
     fetch_failed: bool,
     timestamps: Sequence[TimestampInfo],
-    signing_time: datetime | None,
     level: BaselineLevel,
     field_name: str,
 ) -> SignatureReport:
     """The report on one signature pyHanko validated (CMS or PDF): the verdict and checks as the
     caller determined them, with what follows from the status itself: signer, certificate path,
-    revocation, algorithms and, for a passed signature only, its qualification."""
+    revocation, algorithms and, for a passed signature only, its qualification.
+
+    `signing_time` is the time the signer states (the signed signing-time attribute or, in a PDF
+    signature without one, its /M entry), never a time-stamp's: the time a time-stamp proves is
+    reported with it in `timestamps`."""
     indication, sub = verdict
     signer = certificate_info(status.signing_cert)
     root_first = (
@@ -516,7 +518,7 @@ def signature_report(
         checks=tuple(checks),
         signer=signer,
         validation_path=tuple(certificate_info(c) for c in root_first),
-        signing_time=signing_time,
+        signing_time=status.signer_reported_dt,
         revocation=_revocation(status, fetch_failed),
         timestamps=tuple(timestamps),
         level=level,

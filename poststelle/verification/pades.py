@@ -429,7 +429,6 @@ async def _verify_signature(
         checks=checks,
         fetch_failed=fetch_failed,
         timestamps=timestamps,
-        signing_time=status.signer_reported_dt,
         level=_level(fmt, embedded.signed_revision, timestamp_ok, facts)
         if intact
         else BaselineLevel.NONE,

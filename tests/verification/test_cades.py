@@ -16,6 +16,7 @@ import pytest
 from asn1crypto import cms
 from certomancer.integrations.aiohttp_illusionist import AsyncIllusionist
 from pyhanko.sign.signers import SimpleSigner
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.timestamps.aiohttp_client import HTTPTimeStamper
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -76,9 +77,11 @@ async def cades(
     detached: bool = False,
     session: aiohttp.ClientSession | None = None,
     key_of: str | None = None,
+    signing_time: datetime | None = None,
 ) -> bytes:
     """A CAdES signature (signing-certificate-v2) by `label`, time-stamped by the test TSA
-    when a session is given; `key_of` signs with another signer's key."""
+    when a session is given; `key_of` signs with another signer's key, `signing_time` is the
+    time the signature states (now when not given)."""
     signer = SimpleSigner(
         signing_cert=pki.certificate(label),
         signing_key=pki.private_key(key_of or label),
@@ -86,7 +89,12 @@ async def cades(
     )
     stamper = HTTPTimeStamper(pki.tsa_url, session=session) if session is not None else None
     signed = await signer.async_sign_general_data(
-        data, "sha256", detached=detached, use_cades=True, timestamper=stamper
+        data,
+        "sha256",
+        detached=detached,
+        use_cades=True,
+        timestamper=stamper,
+        signed_attr_settings=PdfCMSSignedAttributes(signing_time=signing_time),
     )
     return bytes(signed.dump())
 
@@ -183,7 +191,8 @@ async def test_a_revoked_signer_fails(
 async def test_an_enveloping_signature_with_a_time_stamp_reaches_b_t(
     pki: GeneratedPki, pki_session: aiohttp.ClientSession
 ) -> None:
-    signed = await cades(pki, "qualified", PDF, session=pki_session)
+    stated = RECEIVED - timedelta(minutes=90)  # the signer's clock, well before the time-stamp
+    signed = await cades(pki, "qualified", PDF, session=pki_session, signing_time=stated)
     report = await report_for([p7m("antrag.pdf.p7m", signed)], context(pki, pki_session))
     (sig,) = report.documents[0].signatures
     assert (sig.indication, sig.level) == (Indication.TOTAL_PASSED, BaselineLevel.B_T)
@@ -191,7 +200,10 @@ async def test_an_enveloping_signature_with_a_time_stamp_reaches_b_t(
     assert (stamp.kind, stamp.valid, stamp.detail) == ("signature", True, "")
     assert "Test Zeitstempeldienst" in stamp.tsa
     assert stamp.gen_time <= RECEIVED
-    assert sig.signing_time == stamp.gen_time  # the time-stamp is the best signature time
+    # the time the signer states, as for a PDF and in the Prüfprotokoll ("Angegebene
+    # Signaturzeit"); the time the time-stamp proves is the time-stamp's
+    assert stamp.gen_time > stated
+    assert sig.signing_time == stated
     assert outcome(sig, "signature_timestamp") is CheckOutcome.PASSED
 
 
