@@ -20,7 +20,10 @@ Certificate: TypeAlias = x509.Certificate | cms.AttributeCertificateV2
 
 @dataclass(frozen=True, slots=True)
 class _Kept:
-    ders: tuple[bytes, ...]  # stored as DER: each validation parses its own objects
+    # Parsed once and shared: asn1crypto parses lazily and caches what it parsed (names
+    # prepared for comparison, the encoding), and a race between two threads parsing the same
+    # child builds the same value twice, never a wrong one.
+    values: tuple[Any, ...]
     until: datetime
 
 
@@ -50,7 +53,7 @@ class RevocationCache:
             cert_fetcher=inner.cert_fetcher,
         )
 
-    def get(self, key: Hashable) -> tuple[bytes, ...] | None:
+    def get(self, key: Hashable) -> tuple[Any, ...] | None:
         now = self._clock()
         with self._lock:
             kept = self._entries.get(key)
@@ -59,10 +62,10 @@ class RevocationCache:
             if kept.until <= now:
                 del self._entries[key]
                 return None
-            return kept.ders
+            return kept.values
 
     def keep(
-        self, key: Hashable, ders: tuple[bytes, ...], next_updates: Iterable[datetime]
+        self, key: Hashable, values: tuple[Any, ...], next_updates: Iterable[datetime]
     ) -> None:
         now = self._clock()
         until = min((now + self.max_age, *next_updates))
@@ -70,7 +73,7 @@ class RevocationCache:
             return
         with self._lock:
             self._entries = {k: v for k, v in self._entries.items() if v.until > now}
-            self._entries[key] = _Kept(ders, until)
+            self._entries[key] = _Kept(values, until)
 
 
 def ocsp_next_update(response: ocsp.OCSPResponse) -> datetime:
@@ -94,11 +97,11 @@ class _CachedOCSP(OCSPFetcher):
         key = ("ocsp", issuer_serial(cert), authority.hashable)
         kept = self._cache.get(key)
         if kept is not None:
-            response = ocsp.OCSPResponse.load(kept[0])
+            response = kept[0]
         else:
             response = await self._inner.fetch(cert, authority)
             if response["response_status"].native == "successful":
-                self._cache.keep(key, (response.dump(),), (ocsp_next_update(response),))
+                self._cache.keep(key, (response,), (ocsp_next_update(response),))
         self._served[key[1:]] = response
         return response
 
@@ -127,12 +130,12 @@ class _CachedCRL(CRLFetcher):
         key = ("crl", urls)
         kept = self._cache.get(key) if urls else None
         if kept is not None:
-            lists = [crl.CertificateList.load(der) for der in kept]
+            lists = list(kept)
         else:
             lists = list(await self._inner.fetch(cert, use_deltas=use_deltas))
             next_updates = [c["tbs_cert_list"]["next_update"].native for c in lists]
             if urls and lists and all(isinstance(n, datetime) for n in next_updates):
-                self._cache.keep(key, tuple(c.dump() for c in lists), next_updates)
+                self._cache.keep(key, tuple(lists), next_updates)
         self._by_cert[issuer_serial(cert)] = lists
         return lists
 
