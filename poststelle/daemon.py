@@ -166,21 +166,39 @@ def embedded_worker(mailroom: Mailroom) -> Iterator[Worker]:
         worker.stop()
 
 
+async def start_sweep(mailroom: Mailroom) -> bool:
+    """Re-drive every unfinished item, idle or not; False if that failed (a broker that is
+    down), so that the caller tries again instead of dying with it."""
+    loop = asyncio.get_running_loop()
+    sweep = functools.partial(
+        reconcile, mailroom.services.store, mailroom.config.pipeline, mailroom.pipeline.enqueue
+    )
+    try:
+        count = await loop.run_in_executor(None, sweep)
+        settled = await loop.run_in_executor(None, settle_owed, mailroom.services)
+    except Exception as exc:
+        log.warning("reconciler.start_sweep_failed", error=str(exc))
+        return False
+    log.info("reconciler.start_sweep", redriven=count, followups=settled)
+    return True
+
+
 async def reconcile_forever(mailroom: Mailroom, stop: asyncio.Event) -> None:
-    """Re-drive unfinished items at start, then every interval those that went idle."""
+    """Re-drive unfinished items at start, then every interval those that went idle. A start
+    sweep that fails (Redis down while serve starts) is repeated every interval until it
+    succeeds: it must not take the periodic sweeps down with it."""
     config = mailroom.config
     loop = asyncio.get_running_loop()
     store = mailroom.services.store
-    count = await loop.run_in_executor(
-        None, reconcile, store, config.pipeline, mailroom.pipeline.enqueue
-    )
-    settled = await loop.run_in_executor(None, settle_owed, mailroom.services)
-    log.info("reconciler.start_sweep", redriven=count, followups=settled)
+    started = await start_sweep(mailroom)
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), config.broker.reconcile_interval_seconds)
         if stop.is_set():
             return
+        if not started:
+            started = await start_sweep(mailroom)
+            continue
         cutoff = idle_cutoff(datetime.now(UTC), config.broker.stale_after_seconds)
         sweep = functools.partial(
             reconcile, store, config.pipeline, mailroom.pipeline.enqueue, idle_since=cutoff

@@ -71,6 +71,10 @@ def make_broker(settings: BrokerSettings) -> dramatiq.Broker:
             namespace="poststelle",
             heartbeat_timeout=5_000,
             maintenance_chance=100_000,
+            # A Redis host that stops answering (rather than refusing) must not hold a 250 or a
+            # worker for the kernel's connect timeout; the reconciler re-drives what failed.
+            socket_connect_timeout=2.0,
+            socket_timeout=10.0,
         )
     return StubBroker(middleware=middleware)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import smtplib
 import socket
 import sqlite3
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,3 +138,89 @@ def new_installation(root: Path) -> Installation:
 
 def add_smtp_setting(installation: Installation, line: str) -> None:
     installation.edit_config(r"^(max_message_bytes = \d+)$", rf"\1\n{line}")
+
+
+TERMINAL = {"delivered", "acknowledged", "rejected"}
+
+
+class Load:
+    """Threads sending plain SMTP as fast as the server answers; they note every 250 they see,
+    with when its DATA was sent and when the 250 came back (time.monotonic)."""
+
+    def __init__(
+        self, installation: Installation, trial: int, senders: int = 3, pause: float = 0.01
+    ) -> None:
+        self.installation = installation
+        self.trial = trial
+        self.pause = pause
+        self.confirmed: list[str] = []
+        self.confirmed_between: list[tuple[float, float]] = []  # (DATA sent, 250 seen)
+        self.attempts = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._send, args=(n,), daemon=True) for n in range(senders)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _send(self, n: int) -> None:
+        to = f"bauamt@{DOMAIN}" if n % 2 else f"poststelle@{DOMAIN}"
+        count = 0
+        while not self._stop.is_set():
+            try:
+                with smtplib.SMTP("127.0.0.1", self.installation.smtp_port, timeout=10) as smtp:
+                    smtp.ehlo("client.example.org")
+                    while not self._stop.is_set():
+                        count += 1
+                        subject = f"trial {self.trial} sender {n} message {count}"
+                        data = plain_message(to, subject, "Text\r\n" * (count % 50))
+                        with self._lock:
+                            self.attempts += 1
+                        smtp.mail("buerger@example.org")
+                        smtp.rcpt(to)
+                        sent = time.monotonic()
+                        code, reply = smtp.data(data)
+                        seen = time.monotonic()
+                        found = REGISTRY.search(reply)
+                        if code == 250 and found:
+                            with self._lock:
+                                self.confirmed.append(found.group(1).decode())
+                                self.confirmed_between.append((sent, seen))
+                        time.sleep(self.pause)
+            except (OSError, smtplib.SMTPException):
+                time.sleep(0.02)  # the server is gone: try again until told to stop
+
+    def confirmed_within(self, start: float, end: float) -> int:
+        """How many 250s answered a DATA sent at or after START and came back by END."""
+        with self._lock:
+            return sum(start <= sent and seen <= end for sent, seen in self.confirmed_between)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(15)
+            assert not thread.is_alive()
+
+
+def assert_nothing_half_written_is_visible(installation: Installation) -> None:
+    """Every blob is whole (its name is its hash); every Maildir message is whole and once."""
+    blobs = installation.data / "blobs"
+    for directory in blobs.iterdir():
+        if directory.name == "tmp":
+            continue
+        for blob in directory.iterdir():
+            digest = hashlib.sha256(blob.read_bytes()).hexdigest()
+            assert digest == directory.name + blob.name, f"torn blob {blob}"
+    items = {i.registry_number: i for i in stored_items(installation)}
+    for department in DEPARTMENTS:
+        maildir = installation.inbox(department)
+        for message in installation.maildir_messages(maildir):
+            content = message.read_bytes()
+            (number,) = TRACE.findall(content.split(b"\r\n\r\n", 1)[0])
+            item = items[number.decode()]
+            original = blob_path(installation, item.sha256).read_bytes()
+            assert content.endswith(original), f"torn Maildir message {message}"
+    for department, numbers in delivered_numbers(installation).items():
+        duplicates = {n for n in numbers if numbers.count(n) > 1}
+        assert not duplicates, f"{department} received {duplicates} more than once"
