@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import hashes
 from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.status import StandardCMSSignatureStatus, TimestampSignatureStatus
+from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from poststelle.verification.certinfo import certificate_info
@@ -29,6 +30,7 @@ from poststelle.verification.model import (
     SubIndication,
     TimestampInfo,
 )
+from poststelle.verification.revocation_evidence import revocation_evidence
 from poststelle.verification.trust import fetch_failures
 
 log = structlog.get_logger("poststelle.verification")
@@ -115,17 +117,35 @@ def _sub_indication(name: str) -> SubIndication:
         return SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE
 
 
-def _revocation(status: StandardCMSSignatureStatus, fetch_failed: bool) -> RevocationInfo:
+def _revocation(
+    status: StandardCMSSignatureStatus,
+    fetch_failed: bool,
+    validation_context: ValidationContext | None,
+) -> RevocationInfo:
+    """The signer certificate's revocation status, with the OCSP response or CRL that answered
+    for it where that can be determined (else source "")."""
     details = status.revocation_details
-    if details is not None:
-        return RevocationInfo(
-            status=RevocationStatus.REVOKED,
-            source="ocsp/crl",
-            revoked_at=details.revocation_date,
-            reason=str(details.revocation_reason.native) if details.revocation_reason else "",
+    if details is not None or status.trusted:
+        evidence = (
+            revocation_evidence(
+                validation_context, status.signing_cert, revoked=details is not None
+            )
+            if validation_context is not None
+            else None
         )
-    if status.trusted:
-        return RevocationInfo(RevocationStatus.GOOD, "ocsp/crl")
+        source, url, produced_at = (
+            (evidence.source, evidence.url, evidence.produced_at) if evidence else ("", "", None)
+        )
+        if details is not None:
+            return RevocationInfo(
+                status=RevocationStatus.REVOKED,
+                source=source,
+                url=url,
+                produced_at=produced_at,
+                revoked_at=details.revocation_date,
+                reason=str(details.revocation_reason.native) if details.revocation_reason else "",
+            )
+        return RevocationInfo(RevocationStatus.GOOD, source, url, produced_at)
     if fetch_failed:
         return RevocationInfo(RevocationStatus.UNAVAILABLE, "")
     return RevocationInfo(RevocationStatus.NOT_CHECKED, "")
@@ -206,13 +226,27 @@ def _classify(
     return (Indication.TOTAL_FAILED if total_failed else Indication.INDETERMINATE), sub, checks
 
 
+def as_utc_if_naive(moment: datetime | None) -> tuple[datetime | None, bool]:
+    """`moment`, read as UTC if it has no time zone (a PDF /M entry may lack one: pyHanko then
+    returns a naive time, which cannot be compared with the receipt time), and whether it had
+    to be."""
+    if moment is None or (moment.tzinfo is not None and moment.utcoffset() is not None):
+        return moment, False
+    return moment.replace(tzinfo=UTC), True
+
+
+def stated_time(status: StandardCMSSignatureStatus) -> tuple[datetime | None, bool]:
+    """The signing time the signer states, and whether it was read as UTC for want of a zone."""
+    return as_utc_if_naive(status.signer_reported_dt)
+
+
 def _constraints(
     status: StandardCMSSignatureStatus,
     context: VerificationContext,
     bind_to_sender: bool,
 ) -> list[Check]:
     checks = []
-    signed_at: datetime | None = status.signer_reported_dt
+    signed_at, zoneless = stated_time(status)
     if signed_at is not None:
         future = signed_at > context.validation_time
         checks.append(
@@ -220,8 +254,10 @@ def _constraints(
                 "signing_time",
                 not future,
                 f"claimed signing time {signed_at.isoformat()}"
+                + (" (stated without a time zone, read as UTC)" if zoneless else "")
                 + (" is after the receipt time" if future else ""),
-                f"Angegebene Signaturzeit {signed_at:%d.%m.%Y %H:%M:%S} UTC"
+                f"Angegebene Signaturzeit {signed_at.astimezone(UTC):%d.%m.%Y %H:%M:%S} UTC"
+                + (" (ohne Zeitzone angegeben, als UTC gelesen)" if zoneless else "")
                 + (" liegt nach dem Eingangszeitpunkt." if future else "."),
             )
         )
@@ -465,6 +501,7 @@ async def _verify_signer(
         timestamps=timestamps,
         level=_level(signer_info, bool(status.intact and status.valid), proven),
         field_name=label,
+        validation_context=validation_context,
     )
 
 
@@ -491,6 +528,7 @@ def signature_report(
     timestamps: Sequence[TimestampInfo],
     level: BaselineLevel,
     field_name: str,
+    validation_context: ValidationContext | None = None,
 ) -> SignatureReport:
     """The report on one signature pyHanko validated (CMS or PDF): the verdict and checks as the
     caller determined them, with what follows from the status itself: signer, certificate path,
@@ -518,8 +556,8 @@ def signature_report(
         checks=tuple(checks),
         signer=signer,
         validation_path=tuple(certificate_info(c) for c in root_first),
-        signing_time=status.signer_reported_dt,
-        revocation=_revocation(status, fetch_failed),
+        signing_time=stated_time(status)[0],
+        revocation=_revocation(status, fetch_failed, validation_context),
         timestamps=tuple(timestamps),
         level=level,
         qualification=qualification,

@@ -9,12 +9,19 @@ from io import BytesIO
 from typing import Any
 
 import structlog
+from asn1crypto import cms, crl, ocsp
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel, SuspiciousModification
 from pyhanko.sign.fields import enumerate_sig_fields
-from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
+from pyhanko.sign.validation import (
+    DocumentSecurityStore,
+    async_validate_pdf_signature,
+    async_validate_pdf_timestamp,
+)
+from pyhanko.sign.validation.errors import NoDSSFoundError
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import (
     PdfSignatureStatus,
@@ -42,7 +49,7 @@ from poststelle.verification.model import (
     SubIndication,
     TimestampInfo,
 )
-from poststelle.verification.trust import fetch_failures
+from poststelle.verification.trust import embedded_revinfo, fetch_failures
 
 log = structlog.get_logger("poststelle.verification")
 
@@ -68,6 +75,8 @@ class _FileFacts:
     reader: PdfFileReader
     document_timestamps: tuple[_DocumentTimestamp, ...]
     dss_revisions: tuple[int, ...]  # revisions whose DSS holds revocation data
+    dss_crls: tuple[crl.CertificateList, ...] = ()
+    dss_ocsps: tuple[ocsp.OCSPResponse, ...] = ()
 
 
 def _format_of(sig_object: Any) -> SignatureFormat:
@@ -135,6 +144,46 @@ def _dss_revisions(reader: PdfFileReader) -> tuple[int, ...]:
         if (dss := reader.get_historical_root(revision).get("/DSS")) is not None
         and _holds_revocation_data(dss)
     )
+
+
+def _dss_revinfo(
+    reader: PdfFileReader,
+) -> tuple[tuple[crl.CertificateList, ...], tuple[ocsp.OCSPResponse, ...]]:
+    """The CRLs and OCSP responses in the document's (latest) Document Security Store."""
+    try:
+        dss = DocumentSecurityStore.read_dss(reader)
+    except NoDSSFoundError:
+        return (), ()
+    crls = tuple(
+        crl.CertificateList.load(ref.get_object().read_data(DecodePurpose.CRL)) for ref in dss.crls
+    )
+    ocsps = tuple(
+        ocsp.OCSPResponse.load(ref.get_object().read_data(DecodePurpose.OCSP_RESPONSE))
+        for ref in dss.ocsps
+    )
+    return crls, ocsps
+
+
+def _archived_revinfo(
+    embedded: EmbeddedPdfSignature,
+) -> tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]:
+    """The CRLs and OCSP responses of the signature's adbe-revocationInfoArchival attribute.
+
+    Read from a copy: parsing the signed attributes in place may change how asn1crypto dumps
+    them (wbond/asn1crypto#249), and pyHanko verifies the signature over that dump."""
+    original = embedded.signer_info["signed_attrs"]
+    if not isinstance(original, cms.CMSAttributes):
+        return [], []
+    signed_attrs = cms.CMSAttributes.load(original.dump())
+    crls: list[crl.CertificateList] = []
+    ocsps: list[ocsp.OCSPResponse] = []
+    for attribute in signed_attrs:
+        if attribute["type"].native != "adobe_revocation_info_archival":
+            continue
+        for archival in attribute["values"]:
+            crls += list(archival["crl"]) if archival["crl"].native else []
+            ocsps += list(archival["ocsp"]) if archival["ocsp"].native else []
+    return crls, ocsps
 
 
 def _tsa_name(status: TimestampSignatureStatus) -> str:
@@ -356,7 +405,15 @@ async def _verify_signature(
     embedded: EmbeddedPdfSignature, facts: _FileFacts, context: VerificationContext
 ) -> SignatureReport:
     fmt = _format_of(embedded.sig_object)
-    validation_context = context.validation_context(context.validation_time)
+    try:
+        archived_crls, archived_ocsps = _archived_revinfo(embedded)
+    except (ValueError, TypeError, KeyError) as exc:
+        log.info("verification.unreadable_revinfo", error=repr(exc), field=embedded.field_name)
+        archived_crls, archived_ocsps = [], []
+    # Revocation data the file carries (B-LT) counts too, as fresh as pyHanko accepts it.
+    with embedded_revinfo([*facts.dss_crls, *archived_crls], [*facts.dss_ocsps, *archived_ocsps]):
+        validation_context = context.validation_context(context.validation_time)
+        retry_context = context.validation_context(context.validation_time)
     try:
         status = await async_validate_pdf_signature(
             embedded,
@@ -367,7 +424,7 @@ async def _verify_signature(
         # pyHanko's analysis of the later revisions broke on the file's structure: the signature
         # itself can still be checked, the changes after signing stay unexplained.
         log.info("verification.diff_failed", error=repr(exc), field=embedded.field_name)
-        validation_context = context.validation_context(context.validation_time)
+        validation_context = retry_context
         status = await async_validate_pdf_signature(
             embedded,
             signer_validation_context=validation_context,
@@ -433,6 +490,7 @@ async def _verify_signature(
         if intact
         else BaselineLevel.NONE,
         field_name=embedded.field_name,
+        validation_context=validation_context,
     )
 
 
@@ -504,7 +562,12 @@ class PdfSignatures:
         except Exception as exc:
             log.info("verification.unreadable_dss", error=str(exc), document=document.name)
             dss_revisions = ()
-        facts = _FileFacts(reader, tuple(stamps), dss_revisions)
+        try:
+            dss_crls, dss_ocsps = _dss_revinfo(reader)
+        except Exception as exc:  # unreadable validation data counts as none
+            log.info("verification.unreadable_dss_revinfo", error=repr(exc), document=document.name)
+            dss_crls, dss_ocsps = (), ()
+        facts = _FileFacts(reader, tuple(stamps), dss_revisions, dss_crls, dss_ocsps)
         reports = list(failures)
         for embedded in sorted(signatures, key=lambda e: e.signed_revision):
             try:

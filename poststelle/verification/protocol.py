@@ -25,6 +25,7 @@ from poststelle.verification.model import (
     Indication,
     ItemVerdict,
     Qualification,
+    RevocationInfo,
     RevocationStatus,
     SignatureReport,
     VerificationReport,
@@ -75,6 +76,13 @@ _REVOCATION_DE = {
     RevocationStatus.UNAVAILABLE: "Sperrdienst nicht erreichbar",
     RevocationStatus.NOT_CHECKED: "nicht geprüft",
 }
+# What answered for the signer's certificate, and what its time is called.
+_REVOCATION_SOURCE_DE = {
+    "ocsp": ("OCSP", "Antwort vom"),
+    "crl": ("Sperrliste (CRL)", "Sperrliste vom"),
+    "embedded-ocsp": ("in der Signatur eingebettete OCSP-Antwort", "Antwort vom"),
+    "embedded-crl": ("in der Signatur eingebettete Sperrliste (CRL)", "Sperrliste vom"),
+}
 _VERDICT_DE = {
     ItemVerdict.PASSED: "Alle Signaturen sind gültig.",
     ItemVerdict.FAILED: "Mindestens eine Signatur ist ungültig.",
@@ -96,6 +104,26 @@ def conclusion(signature: SignatureReport) -> str:
     )
 
 
+def revocation_de(revocation: RevocationInfo | None) -> str:
+    """The Sperrstatus with its evidence, e.g. "nicht gesperrt (OCSP, http://…, Antwort vom …)"."""
+    if revocation is None:
+        return "–"
+    text = _REVOCATION_DE[revocation.status]
+    if revocation.revoked_at is not None:
+        text += f" seit {when(revocation.revoked_at)}"
+        text += f" (Grund: {revocation.reason})" if revocation.reason else ""
+    if revocation.status not in (RevocationStatus.GOOD, RevocationStatus.REVOKED):
+        return text
+    source = _REVOCATION_SOURCE_DE.get(revocation.source)
+    if source is None:
+        return f"{text} (Quelle der Sperrauskunft nicht festgestellt)"
+    name, time_label = source
+    parts = [name, revocation.url]
+    if revocation.produced_at is not None:
+        parts.append(f"{time_label} {when(revocation.produced_at)}")
+    return f"{text} ({', '.join(p for p in parts if p)})"
+
+
 def _signature_rows(signature: SignatureReport) -> list[tuple[str, str]]:
     rows = [
         ("Ergebnis", conclusion(signature)),
@@ -109,10 +137,7 @@ def _signature_rows(signature: SignatureReport) -> list[tuple[str, str]]:
         ),
         ("Angegebene Signaturzeit", when(signature.signing_time)),
         ("Qualifikation", _QUALIFICATION_DE[signature.qualification]),
-        (
-            "Sperrstatus",
-            _REVOCATION_DE[signature.revocation.status] if signature.revocation else "–",
-        ),
+        ("Sperrstatus", revocation_de(signature.revocation)),
         (
             "Zeitstempel",
             ", ".join(f"{t.kind}: {when(t.gen_time)}" for t in signature.timestamps) or "keine",

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from asn1crypto import pem, x509
+from asn1crypto import crl, ocsp, pem, x509
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.fetchers.api import FetcherBackend, Fetchers
@@ -69,6 +69,43 @@ def fetch_failures(context: ValidationContext) -> list[Exception]:
     return _FETCH_FAILURES.get(context, [])
 
 
+@dataclass(frozen=True, slots=True)
+class RevinfoSources:
+    """Where a validation context could take revocation information from: its fetchers (None
+    when fetching is off) and the OCSP responses and CRLs the signature or document carries."""
+
+    fetchers: Fetchers | None
+    embedded_crls: tuple[crl.CertificateList, ...] = ()
+    embedded_ocsps: tuple[ocsp.OCSPResponse, ...] = ()
+
+
+_SOURCES: weakref.WeakKeyDictionary[ValidationContext, RevinfoSources] = weakref.WeakKeyDictionary()
+
+
+def revinfo_sources(context: ValidationContext) -> RevinfoSources | None:
+    """The revocation sources of a context `validation_contexts` built, else None."""
+    return _SOURCES.get(context)
+
+
+_EMBEDDED: ContextVar[tuple[tuple[crl.CertificateList, ...], tuple[ocsp.OCSPResponse, ...]]] = (
+    ContextVar("embedded_revinfo", default=((), ()))
+)
+
+
+@contextlib.contextmanager
+def embedded_revinfo(
+    crls: Sequence[crl.CertificateList], ocsps: Sequence[ocsp.OCSPResponse]
+) -> Iterator[None]:
+    """Validation contexts made inside also hold these CRLs and OCSP responses, carried by the
+    signature or document (a PDF's DSS, its revocation-info attribute). pyHanko asks fetched
+    OCSP responses first and takes an embedded one only if it is fresh for the moment."""
+    token = _EMBEDDED.set((tuple(crls), tuple(ocsps)))
+    try:
+        yield
+    finally:
+        _EMBEDDED.reset(token)
+
+
 _LOOP_BACKEND: ContextVar[FetcherBackend | None] = ContextVar("fetcher_backend", default=None)
 
 
@@ -100,6 +137,12 @@ def validation_contexts(
         failures: list[Exception] = []
         backend = fetcher_backend or _LOOP_BACKEND.get() or AIOHttpFetcherBackend()
         fetchers = revocation.fetchers(backend.get_fetchers())
+        embedded_crls, embedded_ocsps = _EMBEDDED.get()
+        recording = Fetchers(
+            ocsp_fetcher=_Recording(fetchers.ocsp_fetcher, failures),  # type: ignore[arg-type]
+            crl_fetcher=_Recording(fetchers.crl_fetcher, failures),  # type: ignore[arg-type]
+            cert_fetcher=fetchers.cert_fetcher,
+        )
         context = ValidationContext(
             trust_roots=roots,
             other_certs=others,
@@ -112,15 +155,14 @@ def validation_contexts(
             retroactive_revinfo=True,
             signature_validator=signatures,
             # Offline, only revocation data embedded in the signature can count (hard-fail).
-            crls=None if settings.allow_fetching else [],
-            ocsps=None if settings.allow_fetching else [],
-            fetchers=Fetchers(
-                ocsp_fetcher=_Recording(fetchers.ocsp_fetcher, failures),  # type: ignore[arg-type]
-                crl_fetcher=_Recording(fetchers.crl_fetcher, failures),  # type: ignore[arg-type]
-                cert_fetcher=fetchers.cert_fetcher,
-            ),
+            crls=list(embedded_crls),
+            ocsps=list(embedded_ocsps),
+            fetchers=recording,
         )
         _FETCH_FAILURES[context] = failures
+        _SOURCES[context] = RevinfoSources(
+            recording if settings.allow_fetching else None, embedded_crls, embedded_ocsps
+        )
         return context
 
     return at

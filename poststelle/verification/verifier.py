@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -27,8 +27,13 @@ from poststelle.verification.formats import (
 from poststelle.verification.model import VerificationReport
 from poststelle.verification.pades import PdfSignatures
 from poststelle.verification.qualification import CertificateQualifier
-from poststelle.verification.trust import TrustSettings, fetching, validation_contexts
-from poststelle.verification.trustedlists import configured_qualifier
+from poststelle.verification.trust import (
+    TrustSettings,
+    fetching,
+    load_certificates,
+    validation_contexts,
+)
+from poststelle.verification.trustedlists import TrustedList, TrustedListSet, configured_qualifier
 from poststelle.verification.unwrap import Unwrapped
 
 
@@ -52,19 +57,46 @@ def load_decryption_keys(pairs: Sequence[tuple[Path, Path]]) -> tuple[Decryption
     return tuple(keys)
 
 
+def _list_name(kind: str, tl: TrustedList) -> str:
+    issued = f", issued {tl.issued.isoformat()}" if tl.issued is not None else ""
+    return f"{kind} {tl.territory} #{tl.sequence_number}{issued} ({tl.source})"
+
+
+def trust_source_names(
+    anchors: Sequence[Path], lists: TrustedListSet | None = None
+) -> tuple[str, ...]:
+    """What verification trusts, for the report: each configured anchor certificate (subject
+    and file) and, with trusted lists, the list of lists and each national list loaded
+    (territory, sequence number, issue date). The CA certificates the lists contribute as
+    anchors are not listed one by one: the lists stand for them."""
+    names = [
+        f"anchor: {cert.subject.human_friendly} ({path.name})"
+        for path in anchors
+        for cert in load_certificates(path)
+    ]
+    if lists is not None:
+        if lists.lotl is not None:
+            names.append(_list_name("list of trusted lists", lists.lotl))
+        names += [_list_name("trusted list", tl) for tl in lists.lists]
+    return tuple(names)
+
+
 @dataclass(frozen=True)
 class Verifier:
     contexts: Callable[[datetime], ValidationContext]
     qualify: Qualifier
     handlers: tuple[SignatureHandler, ...]
     decryption_keys: tuple[DecryptionKey, ...] = ()
+    trust_sources: tuple[str, ...] = ()  # written into every report
 
     @classmethod
     def from_settings(cls, settings: VerificationSettings) -> Verifier:
         anchors = settings.anchors
         qualify: Qualifier = CertificateQualifier()
+        lists: TrustedListSet | None = None
         if settings.trusted_lists is not None:
             qualify, list_anchors = configured_qualifier(settings.trusted_lists)
+            lists = qualify.lists
             anchors = (*anchors, *list_anchors)
         trust = TrustSettings(
             anchors,
@@ -77,6 +109,7 @@ class Verifier:
             qualify,
             (CadesDetached(), CadesEnveloping(), PdfSignatures()),
             load_decryption_keys(settings.decryption_keys),
+            trust_source_names(settings.anchors, lists),
         )
 
     async def verify(
@@ -90,7 +123,8 @@ class Verifier:
     ) -> VerificationReport:
         context = self.context(received_at=received_at, sender=sender, message_date=message_date)
         async with fetching():
-            return await verify_item(unwrapped, documents, context, self.handlers)
+            report = await verify_item(unwrapped, documents, context, self.handlers)
+        return replace(report, trust_sources=self.trust_sources)
 
     def context(
         self, *, received_at: datetime, sender: str, message_date: datetime | None = None

@@ -326,6 +326,10 @@ def _corpus_context(
     )
 
 
+def _check_outcome(report: SignatureReport, name: str) -> CheckOutcome | None:
+    return next((c.outcome for c in report.checks if c.name == name), None)
+
+
 def _technically_ok(report: SignatureReport) -> bool:
     names = {c.name: c.outcome for c in report.checks}
     return (
@@ -372,7 +376,12 @@ async def test_dss_pades_corpus_agrees(row: dict[str, str]) -> None:
         broken = (SubIndication.HASH_FAILURE, SubIndication.SIG_CRYPTO_FAILURE)
         assert not any(r.sub_indication in broken for r in reports)
     if "not_intact" in tokens:
-        assert not all(_technically_ok(r) for r in reports)
+        # DSS calls a signature whose byte range misses part of the file not intact; pyHanko
+        # finds the covered bytes intact, and the failed coverage check says the rest.
+        assert not all(
+            _technically_ok(r) and _check_outcome(r, "coverage") is not CheckOutcome.FAILED
+            for r in reports
+        )
 
 
 PYHANKO = CORPORA / "pyhanko"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,13 @@ from poststelle.verification.model import (
     SubIndication,
     VerificationReport,
 )
-from poststelle.verification.protocol import ProtocolHeader, render_html, render_pdf, report_json
+from poststelle.verification.protocol import (
+    ProtocolHeader,
+    render_html,
+    render_pdf,
+    report_json,
+    revocation_de,
+)
 
 AT = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 SIGNER = CertificateInfo("Common Name: Jürgen Müßig", "Common Name: QCA", "1a", AT, AT, "ff")
@@ -41,7 +47,9 @@ def report(
         (Check("integrity", CheckOutcome.PASSED, "ok", "Die signierten Daten sind unverändert."),),
         signer=SIGNER,
         signing_time=AT,
-        revocation=RevocationInfo(RevocationStatus.GOOD, "ocsp"),
+        revocation=RevocationInfo(
+            RevocationStatus.GOOD, "ocsp", "http://ocsp.example/qca", AT - timedelta(minutes=5)
+        ),
         qualification=Qualification.QESIG
         if indication is Indication.TOTAL_PASSED
         else Qualification.INDETERMINATE,
@@ -90,6 +98,47 @@ def test_the_html_states_integrity_signer_time_and_a_conclusion(
         sentence,
     ):
         assert fact in html
+
+
+def test_the_revocation_row_names_source_address_and_time() -> None:
+    html = render_html(report(Indication.TOTAL_PASSED, None, ItemVerdict.PASSED), HEADER)
+    assert (
+        "nicht gesperrt (OCSP, http://ocsp.example/qca, Antwort vom 25.11.2026, 10:25:00 Uhr)"
+        in html
+    )
+
+
+@pytest.mark.parametrize(
+    ("revocation", "expected"),
+    [
+        (
+            RevocationInfo(RevocationStatus.GOOD, "crl", "http://crl.example/q.crl", AT),
+            "nicht gesperrt (Sperrliste (CRL), http://crl.example/q.crl, "
+            "Sperrliste vom 25.11.2026, 10:30:00 Uhr)",
+        ),
+        (
+            RevocationInfo(RevocationStatus.GOOD, "embedded-ocsp", "", AT),
+            "nicht gesperrt (in der Signatur eingebettete OCSP-Antwort, "
+            "Antwort vom 25.11.2026, 10:30:00 Uhr)",
+        ),
+        (
+            RevocationInfo(
+                RevocationStatus.REVOKED,
+                "ocsp",
+                "http://ocsp.example/qca",
+                AT,
+                revoked_at=datetime(2026, 3, 1, tzinfo=UTC),
+                reason="key_compromise",
+            ),
+            "GESPERRT seit 01.03.2026, 01:00:00 Uhr (Grund: key_compromise) "
+            "(OCSP, http://ocsp.example/qca, Antwort vom 25.11.2026, 10:30:00 Uhr)",
+        ),
+        (RevocationInfo(RevocationStatus.UNAVAILABLE, ""), "Sperrdienst nicht erreichbar"),
+    ],
+    ids=["crl", "embedded-ocsp", "revoked", "unavailable"],
+)
+def test_the_revocation_row_for_each_source(revocation: RevocationInfo, expected: str) -> None:
+    assert revocation_de(revocation) == expected
 
 
 def test_an_unsigned_item_says_so() -> None:

@@ -22,6 +22,7 @@ import pytest
 from certomancer.integrations.aiohttp_illusionist import AsyncIllusionist
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
+from poststelle.config import VerificationSettings
 from poststelle.verification import model
 from poststelle.verification.cades import CadesDetached
 from poststelle.verification.cades_enveloping import CadesEnveloping
@@ -42,6 +43,7 @@ from poststelle.verification.protocol import report_json
 from poststelle.verification.qualification import CertificateQualifier
 from poststelle.verification.trust import TrustSettings, validation_contexts
 from poststelle.verification.unwrap import unwrap
+from poststelle.verification.verifier import Verifier
 from tests.support.smime import body, detached
 from tests.support.testpki import GeneratedPki
 from tests.verification.test_cades import cades
@@ -162,6 +164,9 @@ SCENARIOS: dict[str, tuple[Make, Expect]] = {
             and len(_only(r).validation_path) == 3
             and _only(r).revocation is not None
             and _only(r).revocation.status is RevocationStatus.GOOD
+            and _only(r).revocation.source == "ocsp"
+            and _only(r).revocation.url.startswith("http://pki.test/")
+            and _only(r).revocation.produced_at is not None
         ),  # type: ignore[union-attr]
     ),
     "smime-revoked": (
@@ -170,6 +175,7 @@ SCENARIOS: dict[str, tuple[Make, Expect]] = {
             _only(r).sub_indication in (SubIndication.REVOKED, SubIndication.REVOKED_NO_POE)
             and _only(r).revocation is not None
             and _only(r).revocation.revoked_at is not None
+            and _only(r).revocation.source == "ocsp"
         ),  # type: ignore[union-attr]
     ),
     "smime-tampered": (
@@ -247,6 +253,16 @@ PASSED = {
 }
 
 
+REVOCATION = {
+    "status": "good",
+    "source": "ocsp",
+    "url": "http://ocsp.example/",
+    "produced_at": "2026-11-25T09:29:00+00:00",
+    "revoked_at": None,
+    "reason": "",
+}
+
+
 def _report(**signature: Any) -> dict[str, Any]:
     return {
         "schema_version": "1",
@@ -268,6 +284,28 @@ def _report(**signature: Any) -> dict[str, Any]:
 
 def test_a_well_formed_report_passes_so_the_rejections_below_mean_something() -> None:
     assert problems(_report()) == []
+    for source in ("ocsp", "crl", "embedded-ocsp", "embedded-crl", ""):
+        assert problems(_report(revocation={**REVOCATION, "source": source})) == []
+
+
+def test_the_revocation_sources_are_documented() -> None:
+    section = _sections()["RevocationInfo"]
+    (row,) = [line for line in section.splitlines() if line.startswith("| `source` |")]
+    values = schema()["$defs"]["RevocationInfo"]["properties"]["source"]["enum"]
+    assert all(f"`{v}`" in row for v in values if v) and '`""`' in row
+
+
+async def test_the_configured_verifier_names_its_trust_sources(pki: GeneratedPki) -> None:
+    settings = VerificationSettings((pki.root_path,), (), True, 15.0, ())
+    verifier = Verifier.from_settings(settings)
+    report = await verifier.verify(
+        None, [DocumentInput("brief.txt", "text/plain", body())], received_at=RECEIVED, sender=""
+    )
+    assert report.trust_sources == (
+        "anchor: Common Name: Test Root CA, Organization: Test-PKI, Country: DE "
+        f"({pki.root_path.name})",
+    )
+    assert problems(json.loads(report_json(report))) == []
 
 
 @pytest.mark.parametrize(
@@ -283,6 +321,8 @@ def test_a_well_formed_report_passes_so_the_rejections_below_mean_something() ->
         {"checks": [{"name": "integrity", "outcome": "ok", "detail": "", "detail_de": ""}]},
         {"checks": [{"name": "integrity", "outcome": "passed", "detail": ""}]},
         {"revocation": {"status": "good"}},
+        {"revocation": {**REVOCATION, "source": "ocsp/crl"}},
+        {"revocation": {**REVOCATION, "produced_at": "2026-11-25"}},
         {"timestamps": [{"kind": "signature", "gen_time": "x", "tsa": "", "valid": True}]},
         {"surprise": 1},
     ],

@@ -498,6 +498,10 @@ def test_the_verifier_uses_the_lists_when_configured(
     )
     trust = verifier.contexts(AT).path_builder.trust_manager
     assert trust.is_root(pki.certificate("interm")) and trust.is_root(pki.certificate("root"))
+    (anchor, lotl, de) = verifier.trust_sources
+    assert anchor.startswith("anchor: Common Name: Test Root CA") and "interm" not in anchor
+    assert lotl.startswith("list of trusted lists EU #") and "lotl.xml" in lotl
+    assert de.startswith("trusted list DE #") and ", issued 20" in de and "de.xml" in de
     plain = Verifier.from_settings(VerificationSettings((pki.root_path,), (), True, 15.0, ()))
     assert isinstance(plain.qualify, CertificateQualifier)
     assert not plain.contexts(AT).path_builder.trust_manager.is_root(pki.certificate("interm"))
