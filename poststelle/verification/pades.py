@@ -9,7 +9,7 @@ from io import BytesIO
 from typing import Any
 
 import structlog
-from asn1crypto import cms, crl, ocsp
+from asn1crypto import cms, crl, ocsp, parser
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.pdf_utils.misc import PdfReadError
@@ -164,7 +164,7 @@ def _dss_revinfo(
     return crls, ocsps
 
 
-def _archived_revinfo(
+def archived_revinfo(
     embedded: EmbeddedPdfSignature,
 ) -> tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]:
     """The CRLs and OCSP responses of the signature's adbe-revocationInfoArchival attribute.
@@ -174,7 +174,8 @@ def _archived_revinfo(
     original = embedded.signer_info["signed_attrs"]
     if not isinstance(original, cms.CMSAttributes):
         return [], []
-    signed_attrs = cms.CMSAttributes.load(original.dump())
+    # The field is [0] IMPLICIT: its contents under a SET's own header are the attributes.
+    signed_attrs = cms.CMSAttributes.load(parser.emit(0, 1, 17, original.contents))
     crls: list[crl.CertificateList] = []
     ocsps: list[ocsp.OCSPResponse] = []
     for attribute in signed_attrs:
@@ -406,7 +407,7 @@ async def _verify_signature(
 ) -> SignatureReport:
     fmt = _format_of(embedded.sig_object)
     try:
-        archived_crls, archived_ocsps = _archived_revinfo(embedded)
+        archived_crls, archived_ocsps = archived_revinfo(embedded)
     except (ValueError, TypeError, KeyError) as exc:
         log.info("verification.unreadable_revinfo", error=repr(exc), field=embedded.field_name)
         archived_crls, archived_ocsps = [], []

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -13,6 +15,7 @@ import pytest
 import tzlocal
 from asn1crypto import crl
 from certomancer.integrations.aiohttp_illusionist import AsyncIllusionist
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko_certvalidator.errors import OCSPFetchError
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.fetchers.api import Fetchers
@@ -28,10 +31,12 @@ from poststelle.verification.model import (
     RevocationStatus,
     SignatureReport,
 )
+from poststelle.verification.pades import archived_revinfo
 from poststelle.verification.protocol import revocation_de
 from poststelle.verification.qualification import CertificateQualifier
 from poststelle.verification.trust import TrustSettings, validation_contexts
 from poststelle.verification.unwrap import unwrap
+from tests.support.corpora import CORPORA
 from tests.support.smime import detached
 from tests.support.testpki import GeneratedPki
 from tests.verification.test_pades import sign, unsigned_pdf, verify
@@ -206,3 +211,32 @@ def test_only_a_time_without_zone_is_read_as_utc() -> None:
     aware = datetime(2026, 11, 25, 9, 30, tzinfo=UTC) + timedelta(hours=1)
     assert as_utc_if_naive(aware) == (aware, False)
     assert as_utc_if_naive(None) == (None, False)
+
+
+def _archived(path: Path) -> list[tuple[int, int]]:
+    """(CRLs, OCSP responses) in each signature's adbe-revocationInfoArchival attribute."""
+    reader = PdfFileReader(BytesIO(path.read_bytes()), strict=False)
+    counts = []
+    for embedded in reader.embedded_signatures:
+        crls, ocsps = archived_revinfo(embedded)
+        counts.append((len(crls), len(ocsps)))
+    return counts
+
+
+@pytest.mark.parametrize(
+    ("name", "crls", "ocsps"),
+    [("Signature-P-BG_BOR-1.pdf", 0, 1), ("Signature-P-FR_CS-5.pdf", 2, 0)],
+)
+def test_the_revocation_data_a_pdf_signature_archives_in_its_signed_attributes_is_read(
+    name: str, crls: int, ocsps: int
+) -> None:
+    (path,) = (CORPORA / "dss").rglob(name)
+    assert (crls, ocsps) in _archived(path)
+
+
+async def test_a_signature_without_archived_revocation_data_has_none(
+    pki: GeneratedPki, tmp_path: Path
+) -> None:
+    path = tmp_path / "b-b.pdf"
+    path.write_bytes(await sign(unsigned_pdf(), pki, "qualified"))
+    assert _archived(path) == [(0, 0)]
