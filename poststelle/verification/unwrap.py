@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import enum
+import quopri
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.parser import BytesParser
+from email.message import Message
+from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from asn1crypto import cms
@@ -44,29 +46,63 @@ def _split(raw: bytes) -> tuple[bytes, bytes]:
     return (raw, b"") if end is None else (raw[: end.start()], raw[end.end() :])
 
 
+def delimiter_lines(body: bytes, boundary: bytes) -> list[tuple[int, int]]:
+    """Where the delimiter lines of `boundary` are in a multipart body, as (start, end): a line
+    break (or the body's start), "--" and the boundary, an optional closing "--", blanks, and
+    what there is of a CR LF after it. A search for the fixed bytes rather than a pattern made
+    per message: the boundary differs in every message, so a compiled pattern is never reused."""
+    dashed = b"--" + boundary
+    found = []
+    position = 0
+    while (at := body.find(dashed, position)) != -1:
+        position = at + 1
+        if at >= 2 and body[at - 2 : at] == b"\r\n":
+            start = at - 2
+        elif at >= 1 and body[at - 1 : at] == b"\n":
+            start = at - 1
+        elif at == 0:
+            start = 0
+        else:
+            continue
+        end = at + len(dashed)
+        if body.startswith(b"--", end):
+            end += 2
+        while body[end : end + 1] in (b" ", b"\t"):
+            end += 1
+        for line_break in (b"\r", b"\n"):
+            if body[end : end + 1] == line_break:
+                end += 1
+        found.append((start, end))
+        position = end
+    return found
+
+
+def _header(entity: bytes) -> Message:
+    return BytesHeaderParser(policy=compat32).parsebytes(_split(entity)[0] + b"\r\n\r\n")
+
+
+def _transfer_decoded(entity: bytes) -> bytes:
+    """An entity's body with its transfer encoding (base64, quoted-printable) undone."""
+    body = _split(entity)[1]
+    encoding = (_header(entity).get("content-transfer-encoding") or "").strip().lower()
+    if encoding == "base64":
+        return base64.b64decode(b"".join(body.split()), validate=False)
+    if encoding == "quoted-printable":
+        return quopri.decodestring(body)
+    return body
+
+
 def _detached(raw: bytes, boundary: str) -> tuple[bytes, bytes] | str:
     """The first body part exactly as sent, and the signature part's DER."""
     _, body = _split(raw)
-    delimiter = b"--" + boundary.encode("ascii", "replace")
-    lines = re.compile(rb"(?:^|\r?\n)" + re.escape(delimiter) + rb"(--)?[ \t]*\r?\n?")
-    marks = list(lines.finditer(body))
+    marks = delimiter_lines(body, boundary.encode("ascii", "replace"))
     if len(marks) < 3:
         return "multipart/signed without two parts"
-    signed = body[marks[0].end() : marks[1].start()]
-    signature_entity = body[marks[1].end() : marks[2].start()]
-    part = BytesParser(policy=compat32).parsebytes(signature_entity)
-    payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes) or not payload:
+    signed = body[marks[0][1] : marks[1][0]]
+    payload = _transfer_decoded(body[marks[1][1] : marks[2][0]])
+    if not payload:
         return "the signature part is empty"
     return signed, payload
-
-
-def _pkcs7_payload(raw: bytes) -> bytes:
-    _, body = _split(raw)
-    message = BytesParser(policy=compat32).parsebytes(raw)
-    if (message.get("content-transfer-encoding") or "").strip().lower() == "base64":
-        return base64.b64decode(b"".join(body.split()), validate=False)
-    return body
 
 
 def unwrap(raw: bytes, keys: Sequence[DecryptionKey] = ()) -> Unwrapped:
@@ -74,7 +110,7 @@ def unwrap(raw: bytes, keys: Sequence[DecryptionKey] = ()) -> Unwrapped:
     layers: list[SmimeLayer] = []
     content = raw
     for depth in range(MAX_LAYERS):
-        header = BytesParser(policy=compat32).parsebytes(_split(content)[0] + b"\r\n\r\n")
+        header = _header(content)
         ctype = header.get_content_type()
         if ctype == "multipart/signed":
             found = _detached(content, str(header.get_param("boundary") or ""))
@@ -89,7 +125,7 @@ def unwrap(raw: bytes, keys: Sequence[DecryptionKey] = ()) -> Unwrapped:
             continue
         if ctype not in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
             break
-        der = _pkcs7_payload(content)
+        der = _transfer_decoded(content)
         try:
             info = cms.ContentInfo.load(der)
             kind = info["content_type"].native
@@ -125,7 +161,7 @@ def unwrap(raw: bytes, keys: Sequence[DecryptionKey] = ()) -> Unwrapped:
 
 
 def _is_opaque_signed(entity: bytes) -> bool:
-    header = BytesParser(policy=compat32).parsebytes(_split(entity)[0] + b"\r\n\r\n")
+    header = _header(entity)
     return (
         header.get_content_type()
         in (
