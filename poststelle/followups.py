@@ -3,6 +3,7 @@ Zustellnachweis of a department's acknowledgement; each made once, retried until
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
@@ -11,6 +12,7 @@ from poststelle.confirmations.delivery import build_delivery_mail, build_deliver
 from poststelle.confirmations.facts import DeliveryFacts, NoticeFacts
 from poststelle.confirmations.notice import build_notice, rejection_cause
 from poststelle.model import Item, ItemState
+from poststelle.outbound import sending_once
 from poststelle.pipeline.services import Services
 from poststelle.ports import OutboundMessage
 from poststelle.stages.confirm import issuer, item_facts
@@ -39,10 +41,20 @@ def _send(services: Services, item: Item, key: str, content: bytes) -> str:
     return services.outbox.send(message)
 
 
+def _once(services: Services, key: str, make: Callable[[], str]) -> str:
+    """`make` the confirmation `key` names unless it was made before (or is being made)."""
+    with sending_once(services.store, key) as settled:
+        return settled if settled is not None else make()
+
+
 def settle_rejection(item: Item, services: Services) -> str:
     """Send the § 3a notice of a clerk's rejection; a spam marking and an item without a
     sender address owe none, which is recorded too. Returns the outbound location."""
     key = REJECTION + item.registry_number
+    return _once(services, key, lambda: _reject(item, services, key))
+
+
+def _reject(item: Item, services: Services, key: str) -> str:
     rejected = _last(services, item, "clerk.rejected", "clerk.not_an_application")
     if rejected is None or rejected["event"] != "clerk.rejected":
         location = NOT_SENT + "not an application"
@@ -67,6 +79,10 @@ def settle_delivery(item: Item, services: Services) -> str:
     """Seal the Zustellnachweis of the department's acknowledgement, keep it with the item,
     and mail it to the sender where the procedure says so. Returns the outbound location."""
     key = DELIVERY + item.registry_number
+    return _once(services, key, lambda: _deliver(item, services, key))
+
+
+def _deliver(item: Item, services: Services, key: str) -> str:
     acknowledged = _last(services, item, "department.acknowledged")
     if acknowledged is None:
         raise ValueError(f"{item.registry_number} was not acknowledged")

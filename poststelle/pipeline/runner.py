@@ -8,6 +8,7 @@ from datetime import timedelta
 import structlog
 
 from poststelle.model import Item, ItemState
+from poststelle.outbound import SendingElsewhere
 from poststelle.pipeline.services import Services
 from poststelle.pipeline.stage import StageFunction
 from poststelle.processes import this_process
@@ -48,7 +49,13 @@ def run_stage(
         bound.info("stage.skipped", state=item.state.value)
         return
     if store.stage_result(item_id, stage) is None:
-        outcome = stages[stage](item, services)
+        try:
+            outcome = stages[stage](item, services)
+        except SendingElsewhere:
+            # A duplicate of this run is sending the stage's message; it completes the stage
+            # (or, if it dies, the reconciler re-drives the item once its claim is stale).
+            bound.info("stage.sending_elsewhere")
+            return
         if store.complete_stage(
             item_id,
             stage,

@@ -20,6 +20,7 @@ from poststelle.confirmations.receipt import build_receipt
 from poststelle.confirmations.seal import Seal
 from poststelle.decision.rules import Decision
 from poststelle.model import Item
+from poststelle.outbound import sending_once
 from poststelle.pipeline.services import Services
 from poststelle.pipeline.stage import StageOutcome, earlier_result
 from poststelle.ports import OutboundMessage
@@ -83,17 +84,19 @@ def item_facts(item: Item, services: Services) -> ItemFacts:
 
 
 def _send_once(services: Services, item: Item, key: str, recipient: str, build: Builder) -> str:
-    """Build and send what `key` names unless it went out before; the content is kept as a
-    blob (journal event `confirmation.made`), so that it can be shown again later."""
-    location = services.store.outbound_location(key)
-    if location is None:
+    """Build and send what `key` names unless it went out before (or is going out in another
+    run: SendingElsewhere); the content is kept as a blob (journal event `confirmation.made`),
+    so that it can be shown again later."""
+    with sending_once(services.store, key) as sent:
+        if sent is not None:
+            return sent
         content = build()
         kept = services.blobs.put(content)
         services.store.note(item.id, CONFIRMATION_MADE, {"key": key, "sha256": kept.sha256})
         sender = services.config.receipts.sender
         location = services.outbox.send(OutboundMessage(key, sender, (recipient,), content))
         services.store.record_outbound(key, item.id, location)
-    return location
+        return location
 
 
 def made_confirmation(store: SqlStore, item: Item, key: str) -> str | None:

@@ -145,4 +145,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE items ADD COLUMN holder TEXT
         """,
     ),
+    (
+        7,
+        """
+        CREATE TABLE outbound_claims (
+            key TEXT PRIMARY KEY,
+            claimant TEXT NOT NULL,
+            claimed_at TEXT NOT NULL
+        )
+        """,
+    ),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from poststelle.journal import GENESIS_HASH, UnreadableEntry, entry_hash
@@ -503,6 +503,35 @@ class SqlStore:
     def outbound_location(self, key: str) -> str | None:
         with self.backend.read() as tx:
             rows = tx.execute("SELECT location FROM outbound WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def claim_outbound(
+        self, key: str, claimant: str, stale_after: timedelta, *, replacing: str = ""
+    ) -> bool:
+        """Claim the sending of `key`: True if there was no claim, only one older than
+        `stale_after`, or one of `replacing` (a claimant known to be gone); atomic, so of two
+        concurrent claims one wins."""
+        with self.backend.write() as tx:
+            now = self._clock()
+            tx.execute(
+                "INSERT INTO outbound_claims (key, claimant, claimed_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET claimant = excluded.claimant, "
+                "claimed_at = excluded.claimed_at "
+                "WHERE outbound_claims.claimed_at < ? OR outbound_claims.claimant = ?",
+                (key, claimant, now.isoformat(), (now - stale_after).isoformat(), replacing),
+            )
+            claimed: bool = tx.rowcount() == 1
+        return claimed
+
+    def release_outbound_claim(self, key: str, claimant: str) -> None:
+        with self.backend.write() as tx:
+            tx.execute(
+                "DELETE FROM outbound_claims WHERE key = ? AND claimant = ?", (key, claimant)
+            )
+
+    def outbound_claimant(self, key: str) -> str | None:
+        with self.backend.read() as tx:
+            rows = tx.execute("SELECT claimant FROM outbound_claims WHERE key = ?", (key,))
         return str(rows[0][0]) if rows else None
 
     def record_outbound(
