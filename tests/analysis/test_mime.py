@@ -125,6 +125,38 @@ def test_bad_base64_is_a_defect_not_a_failure() -> None:
     assert analysis.parseable and len(analysis.documents) == 1
 
 
+@pytest.mark.parametrize(
+    ("encoded", "decoded"),
+    [(b"YWJjZA==", b"abcd"), (b"YWJjZA", b"abcd"), (b"YWJj\r\nZA==", b"abcd")],
+    ids=["padded", "padding-missing", "line-broken"],
+)
+def test_base64_is_decoded_and_missing_padding_repaired(encoded: bytes, decoded: bytes) -> None:
+    raw = (
+        b"Content-Type: application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + encoded
+        + b"\r\n"
+    )
+    analysed = analyse_message(raw, LIMITS)
+    assert analysed.payloads == (decoded,)
+
+
+def test_a_large_attachment_is_analysed_in_a_few_times_its_size_of_memory() -> None:
+    """The email package given a whole message makes a string of it and a list of its lines,
+    and its base64 decoding joins the lines again: seven times the message at the peak."""
+    attachment = bytes(range(256)) * (3 * 1024 * 1024 // 256)
+    message = EmailMessage()
+    message["Subject"] = "Bauantrag"
+    message.set_content("Anbei die Unterlagen.")
+    message.add_attachment(attachment, maintype="application", subtype="pdf", filename="a.pdf")
+    raw = message.as_bytes()
+    tracemalloc.start()
+    analysed = analyse_message(raw, LIMITS)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert analysed.payloads[-1] == attachment
+    assert peak < 3.5 * len(raw)
+
+
 def _mail_files() -> list[Path]:
     sets = ["stalwart-mail-parser", "cpython-email", "jsmime-mime", "mimekit"]
     found = []
