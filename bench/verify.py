@@ -10,13 +10,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 
 import aiohttp
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, SimpleSigner
@@ -45,6 +47,7 @@ TARGET = 1.0  # Poststelle (revocation cached) / openssl, messages per second (i
 # the OCSP answers and CRLs are newer than the receipt time, as they are there.
 QUEUED = 1.5
 ROUNDS = 10  # the modes take turns on a tenth of the items each
+LISTED_CAS = 250  # about as many CA certificates as a national trusted list makes anchors
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,29 @@ def responder(pki: GeneratedPki, port: int) -> Iterator[None]:
             process.kill()
 
 
+def listed_cas(path: Path, count: int = LISTED_CAS) -> Path:
+    """A PEM file of `count` self-signed CA certificates, standing for a trusted list's."""
+    now = datetime.now(UTC)
+    pems = []
+    for index in range(count):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Listed CA {index}")])
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(index + 1)
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        pems.append(certificate.public_bytes(serialization.Encoding.PEM))
+    path.write_bytes(b"".join(pems))
+    return path
+
+
 def sign_pdf(pki: GeneratedPki, index: int) -> bytes:
     """A one-page PDF with a PAdES B-B signature (no time-stamp, no validation data)."""
     signer = SimpleSigner(
@@ -159,7 +185,14 @@ async def check_pdf(verifier: Verifier, data: bytes, at: datetime) -> Verificati
     return await verifier.verify(None, [document], received_at=at, sender=SENDER)
 
 
-def as_daemon(verifier: Verifier, items: Sequence[bytes], at: datetime, check: Check) -> Rate:
+def as_daemon(
+    verifier: Verifier,
+    items: Sequence[bytes],
+    at: datetime,
+    check: Check,
+    key: str = "daemon",
+    what: str = "as the daemon does it",
+) -> Rate:
     """One `asyncio.run` per item, as the verify stage: a new event loop, HTTP session and
     connection for every item; OCSP answers and CRLs from the process's revocation cache
     once fetched (the configuration's default lifetime)."""
@@ -170,7 +203,7 @@ def as_daemon(verifier: Verifier, items: Sequence[bytes], at: datetime, check: C
         for raw in items:
             verdicts[asyncio.run(check(verifier, raw, at)).verdict.value] += 1
         seconds = time.perf_counter() - started
-    return Rate("daemon", "as the daemon does it", len(items), seconds, requests.count, verdicts)
+    return Rate(key, what, len(items), seconds, requests.count, verdicts)
 
 
 def in_one_loop(
@@ -256,15 +289,17 @@ def run(workdir: Path, messages: int = MESSAGES, pdfs: int = PDFS) -> Result:
     documents = [sign_pdf(pki, i) for i in range(pdfs)]
     received = datetime.now(UTC)
     time.sleep(QUEUED)
-    verifier = Verifier.from_settings(
-        VerificationSettings(
-            anchors=(pki.root_path,),
-            intermediates=(),
-            allow_fetching=True,
-            retry_minutes=5.0,
-            decryption_keys=(),
-            revocation_cache_seconds=REVOCATION_CACHE_SECONDS,
-        )
+    verifier_settings = VerificationSettings(
+        anchors=(pki.root_path,),
+        intermediates=(),
+        allow_fetching=True,
+        retry_minutes=5.0,
+        decryption_keys=(),
+        revocation_cache_seconds=REVOCATION_CACHE_SECONDS,
+    )
+    verifier = Verifier.from_settings(verifier_settings)
+    listed = Verifier.from_settings(
+        replace(verifier_settings, anchors=(pki.root_path, listed_cas(workdir / "listed.pem")))
     )
     trust = TrustSettings((pki.root_path,))
     paths = [workdir / f"mail-{index}.eml" for index in range(messages)]
@@ -280,6 +315,14 @@ def run(workdir: Path, messages: int = MESSAGES, pdfs: int = PDFS) -> Result:
                 ),
                 lambda part: in_one_loop(
                     verifier, mails[part], received, check_mail, trust=trust, cached=True
+                ),
+                lambda part: as_daemon(
+                    listed,
+                    mails[part],
+                    received,
+                    check_mail,
+                    "listed",
+                    f"as the daemon, {LISTED_CAS} more anchors",
                 ),
             ],
             messages,

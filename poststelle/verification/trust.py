@@ -15,6 +15,7 @@ from asn1crypto import crl, ocsp, pem, x509
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.fetchers.api import FetcherBackend, Fetchers
+from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from poststelle.verification.revocation_cache import RevocationCache
 from poststelle.verification.signature_memo import MemoizingSignatureValidator
@@ -129,6 +130,10 @@ def validation_contexts(
     """A factory of validation contexts as of a given moment: the configured anchors, and
     revocation checked hard-fail, so that missing revocation information is never 'valid'."""
     roots = [c for p in settings.anchors for c in load_certificates(p)]
+    # Built once: making the trust anchors' index costs a context about 0.1 ms per anchor,
+    # 25 ms for a national trusted list's CAs, more than the rest of a signature's check.
+    # Read-only once built, so every context and thread may share it.
+    anchors = SimpleTrustManager.build(trust_roots=roots)
     others = [c for p in settings.intermediates for c in load_certificates(p)]
     signatures = MemoizingSignatureValidator()
     revocation = RevocationCache(timedelta(seconds=settings.revocation_cache_seconds))
@@ -144,7 +149,7 @@ def validation_contexts(
             cert_fetcher=fetchers.cert_fetcher,
         )
         context = ValidationContext(
-            trust_roots=roots,
+            trust_manager=anchors,
             other_certs=others,
             moment=moment,
             allow_fetching=settings.allow_fetching,
