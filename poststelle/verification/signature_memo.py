@@ -10,15 +10,17 @@ from asn1crypto import algos
 from asn1crypto.keys import PublicKeyInfo
 from pyhanko_certvalidator.sig_validate import (
     DEFAULT_VALIDATION_CONTEXT,
-    DefaultSignatureValidator,
     SignatureValidationContext,
+    SignatureValidator,
 )
+
+from poststelle.verification.algorithms import WiderSignatureValidator
 
 CAPACITY = 4096
 
 
-class MemoizingSignatureValidator(DefaultSignatureValidator):
-    """pyHanko's signature check, remembering the inputs that passed.
+class MemoizingSignatureValidator(SignatureValidator):
+    """A signature check (pyHanko's, wider: `algorithms.py`), remembering the inputs that passed.
 
     Every item from the same signer makes pyHanko check the same signatures again: the
     intermediate's and the signer's certificate, the CRL, the OCSP response and its responder.
@@ -27,7 +29,8 @@ class MemoizingSignatureValidator(DefaultSignatureValidator):
     a failure is never remembered, so it raises every time.
     """
 
-    def __init__(self, capacity: int = CAPACITY) -> None:
+    def __init__(self, inner: SignatureValidator | None = None, capacity: int = CAPACITY) -> None:
+        self._inner = inner or WiderSignatureValidator()
         self._capacity = capacity
         self._passed: OrderedDict[bytes, None] = OrderedDict()
         self._lock = threading.Lock()
@@ -45,7 +48,7 @@ class MemoizingSignatureValidator(DefaultSignatureValidator):
             if key in self._passed:
                 self._passed.move_to_end(key)
                 return
-        super().validate_signature(
+        self._inner.validate_signature(
             signature, signed_data, public_key_info, signature_algorithm, context
         )
         with self._lock:
