@@ -561,7 +561,7 @@ class PdfSignatures:
         try:
             dss_revisions = _dss_revisions(reader)
         except Exception as exc:
-            log.info("verification.unreadable_dss", error=str(exc), document=document.name)
+            log.info("verification.unreadable_dss", error=repr(exc), document=document.name)
             dss_revisions = ()
         try:
             dss_crls, dss_ocsps = _dss_revinfo(reader)
