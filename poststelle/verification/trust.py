@@ -98,7 +98,8 @@ def embedded_revinfo(
     crls: Sequence[crl.CertificateList], ocsps: Sequence[ocsp.OCSPResponse]
 ) -> Iterator[None]:
     """Validation contexts made inside also hold these CRLs and OCSP responses, carried by the
-    signature or document (a PDF's DSS, its revocation-info attribute). pyHanko asks fetched
+    signature or document (a PDF's DSS and revocation-info attribute; a CMS signature's crls
+    field and CAdES revocation-values). pyHanko asks fetched
     OCSP responses first and takes an embedded one only if it is fresh for the moment."""
     token = _EMBEDDED.set((tuple(crls), tuple(ocsps)))
     try:
