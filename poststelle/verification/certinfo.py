@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from asn1crypto import x509
@@ -21,6 +22,14 @@ def email_addresses(cert: x509.Certificate) -> tuple[str, ...]:
 
 
 def certificate_info(cert: x509.Certificate) -> CertificateInfo:
+    """The evidence, worked out once per certificate: the same CA certificates (and a frequent
+    signer's own) come with item after item."""
+    return _info(cert.dump())
+
+
+@functools.lru_cache(maxsize=1024)
+def _info(der: bytes) -> CertificateInfo:
+    cert = x509.Certificate.load(der)
     return CertificateInfo(
         subject=cert.subject.human_friendly,
         issuer=cert.issuer.human_friendly,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -47,4 +48,10 @@ class CertificateQualifier:
     def __call__(
         self, signer: CertificateInfo, path_der: Sequence[bytes], at: datetime
     ) -> Qualification:
-        return qualification_from_certificate(x509.Certificate.load(path_der[0]))
+        return _claimed(path_der[0])
+
+
+@functools.lru_cache(maxsize=1024)
+def _claimed(der: bytes) -> Qualification:
+    """What a certificate claims never changes: worked out once per certificate."""
+    return qualification_from_certificate(x509.Certificate.load(der))
