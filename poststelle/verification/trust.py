@@ -17,6 +17,7 @@ from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBacken
 from pyhanko_certvalidator.fetchers.api import FetcherBackend, Fetchers
 from pyhanko_certvalidator.registry import SimpleTrustManager
 
+import poststelle.verification.name_prep  # noqa: F401 - remembers name preparation
 from poststelle.verification.revocation_cache import RevocationCache
 from poststelle.verification.signature_memo import MemoizingSignatureValidator
 
