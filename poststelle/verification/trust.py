@@ -14,8 +14,8 @@ from typing import Any
 from asn1crypto import crl, ocsp, pem, x509
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
-from pyhanko_certvalidator.fetchers.api import FetcherBackend, Fetchers
-from pyhanko_certvalidator.registry import SimpleTrustManager
+from pyhanko_certvalidator.fetchers.api import CertificateFetcher, FetcherBackend, Fetchers
+from pyhanko_certvalidator.registry import CertificateRegistry, SimpleTrustManager
 
 import poststelle.verification.name_prep  # noqa: F401 - remembers name preparation
 from poststelle.verification.revocation_cache import RevocationCache
@@ -126,6 +126,23 @@ async def fetching(backend: FetcherBackend | None = None) -> AsyncIterator[None]
         await backend.close()  # type: ignore[no-untyped-call]
 
 
+def registry_copy(
+    template: CertificateRegistry, cert_fetcher: CertificateFetcher | None
+) -> CertificateRegistry:
+    """A context's own certificate registry (it adds each signature's certificates), starting
+    with the template's. pyHanko would register every anchor into each new context's registry
+    (16 us an anchor: 30 ms a signature with the EU's lists); copying the template's maps
+    takes microseconds. The maps are pyHanko's (0.33) own attributes, so
+    tests/verification/test_trust.py compares a copy with a registry built afresh."""
+    registry = CertificateRegistry(cert_fetcher=cert_fetcher)
+    registry.certs = dict(template.certs)
+    for name in ("_subject_map", "_key_identifier_map", "_key_hash_map"):
+        copied = getattr(registry, name)
+        for key, certs in getattr(template, name).items():
+            copied[key] = list(certs)
+    return registry
+
+
 def validation_contexts(
     settings: TrustSettings, fetcher_backend: FetcherBackend | None = None
 ) -> Callable[[datetime], ValidationContext]:
@@ -137,6 +154,7 @@ def validation_contexts(
     # Read-only once built, so every context and thread may share it.
     anchors = SimpleTrustManager.build(trust_roots=roots)
     others = [c for p in settings.intermediates for c in load_certificates(p)]
+    known = CertificateRegistry.build([*others, *roots])
     signatures = MemoizingSignatureValidator()
     revocation = RevocationCache(timedelta(seconds=settings.revocation_cache_seconds))
 
@@ -152,7 +170,9 @@ def validation_contexts(
         )
         context = ValidationContext(
             trust_manager=anchors,
-            other_certs=others,
+            certificate_registry=registry_copy(
+                known, fetchers.cert_fetcher if settings.allow_fetching else None
+            ),
             moment=moment,
             allow_fetching=settings.allow_fetching,
             revocation_mode=settings.revocation_mode,
