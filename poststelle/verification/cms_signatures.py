@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from asn1crypto import cms, core, crl, ocsp, parser, tsp
+from asn1crypto import cms, parser, tsp
 from cryptography.hazmat.primitives import hashes
 from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
 from pyhanko.sign.validation.settings import KeyUsageConstraints
@@ -15,6 +15,8 @@ from pyhanko.sign.validation.status import StandardCMSSignatureStatus, Timestamp
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
+from poststelle.verification.ber import elements
+from poststelle.verification.carried_revinfo import carried_revinfo
 from poststelle.verification.certinfo import certificate_info
 from poststelle.verification.formats import VerificationContext
 from poststelle.verification.model import (
@@ -49,37 +51,6 @@ SIGNING_CERTIFICATE_ATTRIBUTES = frozenset(
     {"1.2.840.113549.1.9.16.2.47", "1.2.840.113549.1.9.16.2.12"}
 )
 SIGNATURE_TIME_STAMP = "1.2.840.113549.1.9.16.2.14"  # id-aa-signatureTimeStampToken
-REVOCATION_VALUES = "1.2.840.113549.1.9.16.2.24"  # id-aa-ets-revocationValues
-OCSP_RESPONSE_FORMAT = "1.3.6.1.5.5.7.16.2"  # id-ri-ocsp-response (RFC 5940)
-BASIC_OCSP_RESPONSE = "1.3.6.1.5.5.7.48.1.1"  # id-pkix-ocsp-basic
-
-
-class _CertificateLists(core.SequenceOf):  # type: ignore[misc]
-    _child_spec = crl.CertificateList
-
-
-class _BasicOCSPResponses(core.SequenceOf):  # type: ignore[misc]
-    _child_spec = ocsp.BasicOCSPResponse
-
-
-class OtherRevVals(core.Sequence):  # type: ignore[misc]
-    _fields = [  # noqa: RUF012 - asn1crypto's schema protocol
-        ("other_rev_val_type", core.ObjectIdentifier),
-        ("other_rev_vals", core.Any),
-    ]
-
-
-class RevocationValues(core.Sequence):  # type: ignore[misc]
-    """The CAdES revocation-values attribute (ETSI EN 319 122-1, 5.5.2), which asn1crypto does
-    not define: the CRLs and OCSP responses a B-LT signature carries for its certificates."""
-
-    _fields = [  # noqa: RUF012 - asn1crypto's schema protocol
-        ("crl_vals", _CertificateLists, {"explicit": 0, "optional": True}),
-        ("ocsp_vals", _BasicOCSPResponses, {"explicit": 1, "optional": True}),
-        ("other_rev_vals", OtherRevVals, {"explicit": 2, "optional": True}),
-    ]
-
-
 Verdict = tuple[Indication, SubIndication | None]
 
 
@@ -107,16 +78,6 @@ def format_failure(fmt: SignatureFormat, reason: str, field_name: str = "") -> S
     )
 
 
-def _elements(encoded: bytes) -> list[bytes]:
-    """The encodings of the consecutive BER elements in `encoded`, byte for byte."""
-    elements = []
-    while encoded:
-        size = parser.peek(encoded)
-        elements.append(encoded[:size])
-        encoded = encoded[size:]
-    return elements
-
-
 def _single_signer(signed_data: cms.SignedData, index: int) -> cms.SignedData:
     """A detached copy of `signed_data` holding only its `index`-th SignerInfo (pyHanko validates
     SignedData with exactly one), spliced from the original encodings without re-encoding any.
@@ -127,9 +88,9 @@ def _single_signer(signed_data: cms.SignedData, index: int) -> cms.SignedData:
     dumps it, sorting a non-DER certificate SET inside a content time-stamp among its signed
     attributes: the signature over the signed attributes then looks broken although it is not.
     """
-    fields = _elements(signed_data.contents)
-    content_type = _elements(cms.EncapsulatedContentInfo.load(fields[2]).contents)[0]
-    signer = _elements(cms.SignerInfos.load(fields[-1]).contents)[index]
+    fields = elements(signed_data.contents)
+    content_type = elements(cms.EncapsulatedContentInfo.load(fields[2]).contents)[0]
+    signer = elements(cms.SignerInfos.load(fields[-1]).contents)[index]
     spliced = [
         *fields[:2],
         parser.emit(0, 1, 16, content_type),  # SEQUENCE { eContentType } without the content
@@ -137,124 +98,6 @@ def _single_signer(signed_data: cms.SignedData, index: int) -> cms.SignedData:
         parser.emit(0, 1, 17, signer),  # SET OF with the one SignerInfo
     ]
     return cms.SignedData.load(parser.emit(0, 1, 16, b"".join(spliced)))
-
-
-CarriedRevinfo = tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]
-UNREADABLE = (ValueError, TypeError, KeyError, IndexError, OverflowError)
-
-
-def _parse(encoded: bytes) -> tuple[int, int, bytes]:
-    """The class, tag and contents of one BER element."""
-    class_, _, tag, _, contents, _ = parser.parse(encoded, strict=True)
-    return class_, tag, contents
-
-
-def _wrapped_ocsp(basic: bytes) -> ocsp.OCSPResponse:
-    """A successful OCSPResponse (what pyHanko takes) around a BasicOCSPResponse, holding its
-    encoding byte for byte: dumping a parsed one may re-encode it (see `_single_signer`)."""
-    response_bytes = parser.emit(
-        0,
-        1,
-        16,
-        core.ObjectIdentifier(BASIC_OCSP_RESPONSE).dump() + parser.emit(0, 0, 4, basic),
-    )
-    status = ocsp.OCSPResponseStatus("successful").dump()
-    return ocsp.OCSPResponse.load(
-        parser.emit(0, 1, 16, status + parser.emit(2, 1, 0, response_bytes))
-    )
-
-
-def _parse_ocsp(response: ocsp.OCSPResponse) -> None:
-    """Parse what pyHanko reads of an embedded OCSP response. Not the response extensions, which
-    it reads only of responses it fetched (the nonce): some responders write a nonce asn1crypto
-    cannot parse (DSS's CAdES files have several), and the response is sound without it."""
-    response["response_status"].native  # noqa: B018 - parses it
-    if isinstance(response["response_bytes"], core.Void):
-        return
-    basic = response["response_bytes"]["response"].parsed
-    tbs = basic["tbs_response_data"]
-    for part in (tbs["version"], tbs["responder_id"], tbs["produced_at"], tbs["responses"]):
-        part.native  # noqa: B018
-    for part in (basic["signature_algorithm"], basic["signature"], basic["certs"]):
-        part.native  # noqa: B018
-
-
-def _readable(value: crl.CertificateList | ocsp.OCSPResponse, label: str) -> bool:
-    """Whether the CRL or OCSP response parses (asn1crypto parses lazily: a broken one would
-    break pyHanko's validation instead); unreadable revocation data counts as none."""
-    try:
-        if isinstance(value, ocsp.OCSPResponse):
-            _parse_ocsp(value)
-        else:
-            value.native  # noqa: B018 - parses every part
-    except UNREADABLE as exc:
-        log.info("verification.unreadable_revinfo", error=repr(exc), field=label)
-        return False
-    return True
-
-
-def _revocation_info_choices(encoded: bytes, found: CarriedRevinfo) -> None:
-    """The CRLs and OCSP responses among the contents of a SignedData's `crls` field (RFC 5652
-    RevocationInfoChoices: a CertificateList, or [1] OtherRevocationInfoFormat)."""
-    crls, ocsps = found
-    for choice in _elements(encoded):
-        class_, tag, contents = _parse(choice)
-        if (class_, tag) == (0, 16):
-            crls.append(crl.CertificateList.load(choice))
-        elif (class_, tag) == (2, 1):
-            format_id, *info = _elements(contents)
-            if core.ObjectIdentifier.load(format_id).dotted == OCSP_RESPONSE_FORMAT and info:
-                ocsps.append(_ocsp_response(info[0]))
-
-
-def _ocsp_response(encoded: bytes) -> ocsp.OCSPResponse:
-    """An OCSPResponse, as RFC 5940 has it, or a bare BasicOCSPResponse in its place (as some
-    signers write it: its first element is a SEQUENCE, not the ENUMERATED response status)."""
-    if _parse(_elements(_parse(encoded)[2])[0])[:2] == (0, 16):
-        return _wrapped_ocsp(encoded)
-    return ocsp.OCSPResponse.load(encoded)
-
-
-def _revocation_values(encoded: bytes, found: CarriedRevinfo) -> None:
-    """The CRLs and OCSP responses of one RevocationValues value."""
-    crls, ocsps = found
-    values = RevocationValues.load(encoded)
-    if not isinstance(values["crl_vals"], core.Void):
-        crls += [crl.CertificateList.load(c) for c in _elements(values["crl_vals"].contents)]
-    if not isinstance(values["ocsp_vals"], core.Void):
-        ocsps += [_wrapped_ocsp(basic) for basic in _elements(values["ocsp_vals"].contents)]
-
-
-def carried_revinfo(signed_data: cms.SignedData, label: str = "") -> CarriedRevinfo:
-    """The CRLs and OCSP responses a single-signer SignedData carries: in its `crls` field and in
-    its SignerInfo's revocation-values attribute (CAdES B-LT). Read from the original encodings,
-    never from the SignedData's parsed values, which pyHanko verifies: parsing them in place
-    may change how asn1crypto dumps them. Whatever cannot be read counts as absent."""
-    found: CarriedRevinfo = ([], [])
-    try:
-        fields = _elements(signed_data.contents)
-        for field in fields[3:-1]:
-            class_, tag, contents = _parse(field)
-            if (class_, tag) == (2, 1):  # crls [1] IMPLICIT RevocationInfoChoices
-                _revocation_info_choices(contents, found)
-        signer = _elements(_parse(fields[-1])[2])[0]
-        for part in _elements(_parse(signer)[2])[5:]:
-            class_, tag, contents = _parse(part)
-            if (class_, tag) != (2, 1):  # unsignedAttrs [1] IMPLICIT
-                continue
-            for attribute in _elements(contents):
-                attr_type, values = _elements(_parse(attribute)[2])
-                if core.ObjectIdentifier.load(attr_type).dotted == REVOCATION_VALUES:
-                    for value in _elements(_parse(values)[2]):
-                        _revocation_values(value, found)
-    except UNREADABLE as exc:
-        log.info("verification.unreadable_revinfo", error=repr(exc), field=label)
-        return [], []
-    crls, ocsps = found
-    return (
-        [c for c in crls if _readable(c, label)],
-        [o for o in ocsps if _readable(o, label)],
-    )
 
 
 def _sub_indication(name: str) -> SubIndication:

@@ -18,9 +18,11 @@ from certomancer.integrations.aiohttp_illusionist import AsyncIllusionist
 from pyhanko_certvalidator.authority import AuthorityWithCert
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
+from poststelle.verification.ber import elements
 from poststelle.verification.cades import CadesDetached
 from poststelle.verification.cades_enveloping import CadesEnveloping
-from poststelle.verification.cms_signatures import _elements, _single_signer, carried_revinfo
+from poststelle.verification.carried_revinfo import carried_revinfo
+from poststelle.verification.cms_signatures import _single_signer
 from poststelle.verification.engine import verify_item
 from poststelle.verification.formats import DocumentInput, VerificationContext
 from poststelle.verification.model import (
@@ -102,13 +104,13 @@ def _tlv(class_: int, method: int, tag: int, encoded: bytes) -> bytes:
 
 
 def _signed_data_fields(signature: bytes) -> list[bytes]:
-    content_info = _elements(_tlv(0, 1, 16, signature))
+    content_info = elements(_tlv(0, 1, 16, signature))
     signed_data = _tlv(2, 1, 0, content_info[1])
-    return _elements(_tlv(0, 1, 16, signed_data))
+    return elements(_tlv(0, 1, 16, signed_data))
 
 
 def _with_signed_data_fields(signature: bytes, fields: Sequence[bytes]) -> bytes:
-    content_type = _elements(_tlv(0, 1, 16, signature))[0]
+    content_type = elements(_tlv(0, 1, 16, signature))[0]
     signed_data = parser.emit(0, 1, 16, b"".join(fields))
     return parser.emit(0, 1, 16, content_type + parser.emit(2, 1, 0, signed_data))
 
@@ -139,8 +141,8 @@ def revocation_values(crls: Sequence[bytes], basic_ocsps: Sequence[bytes]) -> by
 def with_unsigned_attribute(signature: bytes, attr_type: str, value: bytes) -> bytes:
     """The signature with an unsigned attribute added to its (only) SignerInfo."""
     fields = _signed_data_fields(signature)
-    (signer,) = _elements(_tlv(0, 1, 17, fields[-1]))
-    parts = _elements(_tlv(0, 1, 16, signer))
+    (signer,) = elements(_tlv(0, 1, 17, fields[-1]))
+    parts = elements(_tlv(0, 1, 16, signer))
     attribute = parser.emit(
         0, 1, 16, core.ObjectIdentifier(attr_type).dump() + parser.emit(0, 1, 17, value)
     )
