@@ -158,7 +158,12 @@ def web_app(mailroom: Mailroom) -> Starlette:
 
 @contextlib.contextmanager
 def embedded_worker(mailroom: Mailroom) -> Iterator[Worker]:
-    worker = Worker(mailroom.pipeline.broker, worker_threads=mailroom.config.broker.worker_threads)
+    settings = mailroom.config.broker
+    worker = Worker(
+        mailroom.pipeline.broker,
+        worker_threads=settings.worker_threads,
+        worker_timeout=settings.idle_poll_ms,
+    )
     worker.start()
     try:
         yield worker

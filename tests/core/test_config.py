@@ -37,6 +37,7 @@ def test_a_minimal_config_gets_the_embedded_defaults(tmp_path: Path) -> None:
     assert config.departments["bauamt"].maildir == tmp_path / "data" / "inboxes" / "bauamt"
     assert config.pipeline[0] == "stamp"
     assert config.verification.revocation_cache_seconds == 300
+    assert config.broker.idle_poll_ms == 250
 
 
 def test_only_configured_domains_are_accepted(tmp_path: Path) -> None:
@@ -55,6 +56,7 @@ def test_only_configured_domains_are_accepted(tmp_path: Path) -> None:
         ('[store]\nbackend = "postgresql"\n', "store.dsn", 11, "required"),
         ('[pipeline]\nstages = ["stamp", "teleport"]\n', "pipeline.stages[1]", 12, "teleport"),
         ("[smtp]\nlisten_port = 25\n", "smtp.listen_port", 12, "unknown key"),
+        ("[broker]\nidle_poll_ms = 0\n", "broker.idle_poll_ms", 12, "at least 10"),
         (
             "[verification]\nrevocation_cache_seconds = -1\n",
             "verification.revocation_cache_seconds",
