@@ -1,16 +1,18 @@
-"""The revocation data a CMS signature carries for its certificates: the SignedData's `crls`
+"""The validation data a CMS signature carries for its certificates: the SignedData's `crls`
 field (RFC 5652 RevocationInfoChoices, with RFC 5940 OCSP responses) and the CAdES
-revocation-values attribute (ETSI EN 319 122-1), read from the original encodings."""
+revocation-values and certificate-values attributes (ETSI EN 319 122-1), read from the
+original encodings."""
 
 from __future__ import annotations
 
 import structlog
-from asn1crypto import cms, core, crl, ocsp, parser
+from asn1crypto import cms, core, crl, ocsp, parser, x509
 
 from poststelle.verification.ber import element, elements
 
 log = structlog.get_logger("poststelle.verification")
 
+CERTIFICATE_VALUES = "1.2.840.113549.1.9.16.2.23"  # id-aa-ets-certValues
 REVOCATION_VALUES = "1.2.840.113549.1.9.16.2.24"  # id-aa-ets-revocationValues
 OCSP_RESPONSE_FORMAT = "1.3.6.1.5.5.7.16.2"  # id-ri-ocsp-response (RFC 5940)
 BASIC_OCSP_RESPONSE = "1.3.6.1.5.5.7.48.1.1"  # id-pkix-ocsp-basic
@@ -122,6 +124,21 @@ def _revocation_values(encoded: bytes, found: CarriedRevinfo) -> None:
         ocsps += [_wrapped_ocsp(basic) for basic in elements(values["ocsp_vals"].contents)]
 
 
+def _unsigned_values(signed_data: cms.SignedData, attr_type: str) -> list[bytes]:
+    """The encoded values of the (single) SignerInfo's unsigned attributes of this type."""
+    signer = elements(element(elements(signed_data.contents)[-1])[2])[0]
+    found = []
+    for part in elements(element(signer)[2])[5:]:
+        class_, tag, contents = element(part)
+        if (class_, tag) != (2, 1):  # unsignedAttrs [1] IMPLICIT
+            continue
+        for attribute in elements(contents):
+            kind, values = elements(element(attribute)[2])
+            if core.ObjectIdentifier.load(kind).dotted == attr_type:
+                found += elements(element(values)[2])
+    return found
+
+
 def carried_revinfo(signed_data: cms.SignedData, label: str = "") -> CarriedRevinfo:
     """The CRLs and OCSP responses a single-signer SignedData carries: in its `crls` field and in
     its SignerInfo's revocation-values attribute (CAdES B-LT). Read from the original encodings,
@@ -129,21 +146,12 @@ def carried_revinfo(signed_data: cms.SignedData, label: str = "") -> CarriedRevi
     may change how asn1crypto dumps them. Whatever cannot be read counts as absent."""
     found: CarriedRevinfo = ([], [])
     try:
-        fields = elements(signed_data.contents)
-        for field in fields[3:-1]:
+        for field in elements(signed_data.contents)[3:-1]:
             class_, tag, contents = element(field)
             if (class_, tag) == (2, 1):  # crls [1] IMPLICIT RevocationInfoChoices
                 _revocation_info_choices(contents, found)
-        signer = elements(element(fields[-1])[2])[0]
-        for part in elements(element(signer)[2])[5:]:
-            class_, tag, contents = element(part)
-            if (class_, tag) != (2, 1):  # unsignedAttrs [1] IMPLICIT
-                continue
-            for attribute in elements(contents):
-                attr_type, values = elements(element(attribute)[2])
-                if core.ObjectIdentifier.load(attr_type).dotted == REVOCATION_VALUES:
-                    for value in elements(element(values)[2]):
-                        _revocation_values(value, found)
+        for value in _unsigned_values(signed_data, REVOCATION_VALUES):
+            _revocation_values(value, found)
     except UNREADABLE as exc:
         log.info("verification.unreadable_revinfo", error=repr(exc), field=label)
         return [], []
@@ -152,3 +160,21 @@ def carried_revinfo(signed_data: cms.SignedData, label: str = "") -> CarriedRevi
         [c for c in crls if _readable(c, label)],
         [o for o in ocsps if _readable(o, label)],
     )
+
+
+def carried_certificates(signed_data: cms.SignedData, label: str = "") -> list[x509.Certificate]:
+    """The certificates of the SignerInfo's certificate-values attribute (CAdES B-LT: the CA
+    and responder certificates its revocation data needs, beside the SignedData's own
+    `certificates`). Unreadable ones count as absent."""
+    try:
+        found = [
+            x509.Certificate.load(cert)
+            for value in _unsigned_values(signed_data, CERTIFICATE_VALUES)
+            for cert in elements(element(value)[2])
+        ]
+        for cert in found:
+            cert.native  # noqa: B018 - parses every part, so a broken one is dropped here
+    except UNREADABLE as exc:
+        log.info("verification.unreadable_certificate_values", error=repr(exc), field=label)
+        return []
+    return found

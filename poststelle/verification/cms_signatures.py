@@ -16,7 +16,7 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from poststelle.verification.ber import elements
-from poststelle.verification.carried_revinfo import carried_revinfo
+from poststelle.verification.carried_revinfo import carried_certificates, carried_revinfo
 from poststelle.verification.certinfo import certificate_info
 from poststelle.verification.formats import VerificationContext
 from poststelle.verification.model import (
@@ -450,7 +450,8 @@ async def _verify_signer(
 ) -> SignatureReport:
     # Revocation data the signature carries (B-LT) counts too, as fresh as pyHanko accepts it:
     # offline, or once the CA's responder is gone, it is all there is.
-    with embedded_revinfo(*carried_revinfo(signed_data, label)):
+    carried = carried_revinfo(signed_data, label)
+    with embedded_revinfo(*carried, carried_certificates(signed_data, label)):
         validation_context = context.validation_context(context.validation_time)
     try:
         status = await async_validate_detached_cms(

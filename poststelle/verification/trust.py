@@ -89,20 +89,28 @@ def revinfo_sources(context: ValidationContext) -> RevinfoSources | None:
     return _SOURCES.get(context)
 
 
-_EMBEDDED: ContextVar[tuple[tuple[crl.CertificateList, ...], tuple[ocsp.OCSPResponse, ...]]] = (
-    ContextVar("embedded_revinfo", default=((), ()))
-)
+@dataclass(frozen=True, slots=True)
+class _Embedded:
+    crls: tuple[crl.CertificateList, ...] = ()
+    ocsps: tuple[ocsp.OCSPResponse, ...] = ()
+    certificates: tuple[x509.Certificate, ...] = ()
+
+
+_EMBEDDED: ContextVar[_Embedded | None] = ContextVar("embedded_revinfo", default=None)
 
 
 @contextlib.contextmanager
 def embedded_revinfo(
-    crls: Sequence[crl.CertificateList], ocsps: Sequence[ocsp.OCSPResponse]
+    crls: Sequence[crl.CertificateList],
+    ocsps: Sequence[ocsp.OCSPResponse],
+    certificates: Sequence[x509.Certificate] = (),
 ) -> Iterator[None]:
     """Validation contexts made inside also hold these CRLs and OCSP responses, carried by the
     signature or document (a PDF's DSS and revocation-info attribute; a CMS signature's crls
-    field and CAdES revocation-values). pyHanko asks fetched
-    OCSP responses first and takes an embedded one only if it is fresh for the moment."""
-    token = _EMBEDDED.set((tuple(crls), tuple(ocsps)))
+    field and CAdES revocation-values), and know these certificates for building paths (CAdES
+    certificate-values). pyHanko asks fetched OCSP responses first and takes an embedded one
+    only if it is fresh for the moment."""
+    token = _EMBEDDED.set(_Embedded(tuple(crls), tuple(ocsps), tuple(certificates)))
     try:
         yield
     finally:
@@ -162,7 +170,10 @@ def validation_contexts(
         failures: list[Exception] = []
         backend = fetcher_backend or _LOOP_BACKEND.get() or AIOHttpFetcherBackend()
         fetchers = revocation.fetchers(backend.get_fetchers())
-        embedded_crls, embedded_ocsps = _EMBEDDED.get()
+        embedded = _EMBEDDED.get() or _Embedded()
+        registry = registry_copy(known, fetchers.cert_fetcher if settings.allow_fetching else None)
+        for certificate in embedded.certificates:
+            registry.register(certificate)
         recording = Fetchers(
             ocsp_fetcher=_Recording(fetchers.ocsp_fetcher, failures),  # type: ignore[arg-type]
             crl_fetcher=_Recording(fetchers.crl_fetcher, failures),  # type: ignore[arg-type]
@@ -170,9 +181,7 @@ def validation_contexts(
         )
         context = ValidationContext(
             trust_manager=anchors,
-            certificate_registry=registry_copy(
-                known, fetchers.cert_fetcher if settings.allow_fetching else None
-            ),
+            certificate_registry=registry,
             moment=moment,
             allow_fetching=settings.allow_fetching,
             revocation_mode=settings.revocation_mode,
@@ -182,13 +191,13 @@ def validation_contexts(
             retroactive_revinfo=True,
             signature_validator=signatures,
             # Offline, only revocation data embedded in the signature can count (hard-fail).
-            crls=list(embedded_crls),
-            ocsps=list(embedded_ocsps),
+            crls=list(embedded.crls),
+            ocsps=list(embedded.ocsps),
             fetchers=recording,
         )
         _FETCH_FAILURES[context] = failures
         _SOURCES[context] = RevinfoSources(
-            recording if settings.allow_fetching else None, embedded_crls, embedded_ocsps
+            recording if settings.allow_fetching else None, embedded.crls, embedded.ocsps
         )
         return context
 

@@ -328,3 +328,34 @@ async def test_an_embedded_basic_ocsp_response_is_offered_as_encoded(
     assert_good(
         await verify(carrying, offline(pki, pki_session), detached=False), "embedded-ocsp", fetched
     )
+
+
+CERTIFICATE_VALUES = "1.2.840.113549.1.9.16.2.23"
+
+
+def without_certificate(signature: bytes, unwanted: bytes) -> bytes:
+    """The signature with one certificate left out of its SignedData `certificates` field."""
+    fields = _signed_data_fields(signature)
+    (index,) = [i for i, f in enumerate(fields) if f[0] == 0xA0]  # certificates [0]
+    kept = [c for c in elements(_tlv(2, 1, 0, fields[index])) if c != unwanted]
+    assert len(kept) == len(elements(_tlv(2, 1, 0, fields[index]))) - 1
+    fields[index] = parser.emit(2, 1, 0, b"".join(kept))
+    return _with_signed_data_fields(signature, fields)
+
+
+async def test_a_ca_certificate_carried_in_certificate_values_builds_the_path_offline(
+    pki: GeneratedPki, pki_session: aiohttp.ClientSession
+) -> None:
+    """A B-LT signature may carry its CA's certificate in certificate-values only; without it
+    no path leads from the signer to the anchor."""
+    interm = pki.certificate("interm").dump()
+    signed = without_certificate(await cades(pki, "qualified", PDF), interm)
+    fetched = await fetch(pki, pki_session, "qualified")
+    carrying = with_crls_field(signed, [fetched.signer_crl, fetched.root_crl])
+    ctx = offline(pki, pki_session)
+    pathless = await verify(carrying, ctx, detached=False)
+    assert pathless.indication is Indication.INDETERMINATE
+    assert pathless.sub_indication is SubIndication.NO_CERTIFICATE_CHAIN_FOUND
+    values = parser.emit(0, 1, 16, interm)  # CertificateValues ::= SEQUENCE OF Certificate
+    complete = with_unsigned_attribute(carrying, CERTIFICATE_VALUES, values)
+    assert_good(await verify(complete, ctx, detached=False), "embedded-crl", fetched)
