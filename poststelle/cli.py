@@ -149,6 +149,22 @@ def cmd_journal_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_blobs_orphans(args: argparse.Namespace) -> int:
+    from poststelle.daemon import open_store
+    from poststelle.store.blobs import BlobStore
+    from poststelle.store.orphans import find_orphans, quarantine
+
+    config = _config(args)
+    blobs = BlobStore(config.data_dir / "blobs")
+    orphans = find_orphans(open_store(config), blobs, args.older_than_hours * 3600)
+    for orphan in orphans:
+        where = quarantine(blobs, orphan) if args.quarantine else orphan.path
+        print(f"{orphan.sha256}  {orphan.age_seconds / 3600:8.1f} h  {where}")
+    moved = "moved to quarantine" if args.quarantine else "found (--quarantine moves them)"
+    print(f"{len(orphans)} blob(s) no record refers to, {moved}", file=sys.stderr)
+    return 0
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     from poststelle.daemon import open_store
     from poststelle.serialize import from_jsonable
@@ -282,6 +298,15 @@ def build_parser() -> argparse.ArgumentParser:
     journal_sub.add_parser("verify", help="check the hash chain").set_defaults(
         func=cmd_journal_verify
     )
+
+    blobs = sub.add_parser("blobs", help="the blob store")
+    blobs_sub = blobs.add_subparsers(dest="blobs_command", required=True)
+    orphans = blobs_sub.add_parser(
+        "orphans", help="blobs no record refers to (left by a crash), optionally moved aside"
+    )
+    orphans.add_argument("--older-than-hours", type=float, default=24.0)
+    orphans.add_argument("--quarantine", action="store_true", help="move them to blobs/orphans/")
+    orphans.set_defaults(func=cmd_blobs_orphans)
 
     receipt = sub.add_parser(
         "receipt", help="the signed Eingangsbestätigung of an item (mail on stdout, or its PDF)"

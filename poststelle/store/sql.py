@@ -7,6 +7,7 @@ database has made it durable.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,9 @@ Clock = Callable[[], datetime]
 _ITEM_COLUMNS = (
     "id, registry_number, channel, received_at, sha256, size, envelope, state, department"
 )
+
+
+_SHA256 = re.compile(r"\b[0-9a-f]{64}\b")
 
 
 def utcnow() -> datetime:
@@ -614,6 +618,22 @@ class SqlStore:
         with self.backend.read() as tx:
             seq, digest = tx.execute("SELECT seq, hash FROM journal_head WHERE id = 1")[0]
         return int(seq), str(digest)
+
+    def blob_references(self) -> set[str]:
+        """Every SHA-256 a record names: items and their envelopes (an eID assertion), stage
+        results (documents), superseded results and journal entries (confirmations)."""
+        sources = (
+            "SELECT sha256 || ' ' || envelope FROM items",
+            "SELECT data FROM stage_results",
+            "SELECT data FROM superseded_results",
+            "SELECT data FROM journal",
+        )
+        found: set[str] = set()
+        with self.backend.read() as tx:
+            for query in sources:
+                for (text,) in tx.execute(query):
+                    found.update(_SHA256.findall(str(text)))
+        return found
 
     def close(self) -> None:
         self.backend.close()
