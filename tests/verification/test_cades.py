@@ -6,7 +6,6 @@ import base64
 import csv
 import mimetypes
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 from asn1crypto import cms
-from certomancer.integrations.aiohttp_illusionist import AsyncIllusionist
 from pyhanko.sign.signers import SimpleSigner
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.timestamps.aiohttp_client import HTTPTimeStamper
@@ -41,23 +39,11 @@ from poststelle.verification.pades import PdfSignatures
 from poststelle.verification.qualification import CertificateQualifier
 from poststelle.verification.trust import TrustSettings, validation_contexts
 from tests.support.corpora import CORPORA
-from tests.support.testpki import GeneratedPki
+from tests.support.testpki import RECEIVED, GeneratedPki
 
 # Signatures are made during the test run; they arrive within the hour after collection.
-RECEIVED = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
 PDF = b"%PDF-1.7\n% Antrag auf Baugenehmigung\n"
 HANDLERS: tuple[SignatureHandler, ...] = (CadesDetached(), CadesEnveloping(), PdfSignatures())
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
-    return GeneratedPki.build(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-async def pki_session(pki: GeneratedPki) -> AsyncIterator[aiohttp.ClientSession]:
-    async with AsyncIllusionist(pki.arch, at_time=RECEIVED).serving_session() as session:
-        yield session
 
 
 def context(pki: GeneratedPki, session: aiohttp.ClientSession) -> VerificationContext:

@@ -7,14 +7,13 @@ from it at test time too, then verified with fetching off and hard-fail revocati
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
 from asn1crypto import cms, core, crl, ocsp, parser
-from certomancer.integrations.aiohttp_illusionist import AsyncIllusionist
 from pyhanko_certvalidator.authority import AuthorityWithCert
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
@@ -33,24 +32,12 @@ from poststelle.verification.model import (
 )
 from poststelle.verification.qualification import CertificateQualifier
 from poststelle.verification.trust import TrustSettings, validation_contexts
-from tests.support.testpki import GeneratedPki
+from tests.support.testpki import RECEIVED, GeneratedPki
 from tests.verification.test_cades import cades
 
-RECEIVED = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
 PDF = b"%PDF-1.7\n% Antrag auf Baugenehmigung\n"
 REVOCATION_VALUES = "1.2.840.113549.1.9.16.2.24"
 OCSP_RESPONSE_FORMAT = "1.3.6.1.5.5.7.16.2"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
-    return GeneratedPki.build(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-async def pki_session(pki: GeneratedPki) -> AsyncIterator[aiohttp.ClientSession]:
-    async with AsyncIllusionist(pki.arch, at_time=RECEIVED).serving_session() as session:
-        yield session
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 
 import aiohttp
 import pytest
-from certomancer.integrations.aiohttp_illusionist import AsyncIllusionist
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.fields import SigSeedSubFilter
@@ -36,21 +34,9 @@ from poststelle.verification.pades import PdfSignatures
 from poststelle.verification.qualification import CertificateQualifier
 from poststelle.verification.trust import TrustSettings, validation_contexts
 from tests.support.corpora import CORPORA
-from tests.support.testpki import GeneratedPki
+from tests.support.testpki import RECEIVED, GeneratedPki
 
 # pyHanko signs at the wall clock; the item arrives a little later.
-RECEIVED = datetime.now(UTC) + timedelta(hours=1)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
-    return GeneratedPki.build(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-async def pki_session(pki: GeneratedPki) -> AsyncIterator[aiohttp.ClientSession]:
-    async with AsyncIllusionist(pki.arch, at_time=RECEIVED).serving_session() as session:
-        yield session
 
 
 def context(

@@ -10,8 +10,8 @@ import json
 import re
 import types
 import typing
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ from typing import Any
 import aiohttp
 import jsonschema_rs
 import pytest
-from certomancer.integrations.aiohttp_illusionist import AsyncIllusionist
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
 from poststelle.config import VerificationSettings
@@ -45,11 +44,10 @@ from poststelle.verification.trust import TrustSettings, validation_contexts
 from poststelle.verification.unwrap import unwrap
 from poststelle.verification.verifier import Verifier
 from tests.support.smime import body, detached
-from tests.support.testpki import GeneratedPki
+from tests.support.testpki import RECEIVED, GeneratedPki
 from tests.verification.test_cades import cades
 from tests.verification.test_pades import sign, unsigned_pdf
 
-RECEIVED = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
 DOCS = Path(__file__).parents[2] / "docs" / "verification-report.md"
 SENDER = "alice@example.org"
 HANDLERS: tuple[SignatureHandler, ...] = (CadesDetached(), CadesEnveloping(), PdfSignatures())
@@ -68,17 +66,6 @@ def validator() -> jsonschema_rs.Validator:
 
 def problems(instance: Any) -> list[str]:
     return [f"{e.instance_path}: {e.message}" for e in validator().iter_errors(instance)]
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
-    return GeneratedPki.build(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-async def pki_session(pki: GeneratedPki) -> AsyncIterator[aiohttp.ClientSession]:
-    async with AsyncIllusionist(pki.arch, at_time=RECEIVED).serving_session() as session:
-        yield session
 
 
 def context(session: aiohttp.ClientSession, pki: GeneratedPki) -> VerificationContext:

@@ -25,13 +25,8 @@ from poststelle.verification.revocation_cache import RevocationCache
 from poststelle.verification.signature_memo import MemoizingSignatureValidator
 from poststelle.verification.trust import TrustSettings, fetching, validation_contexts
 from tests.support.smime import detached
-from tests.support.testpki import GeneratedPki
-from tests.verification.test_smime import RECEIVED, check
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
-    return GeneratedPki.build(tmp_path_factory.mktemp("pki"))
+from tests.support.testpki import RECEIVED, GeneratedPki
+from tests.verification.test_smime import check
 
 
 class _Counted:

@@ -4,7 +4,6 @@ source, address and time, as pyHanko chose it."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
@@ -14,7 +13,6 @@ import aiohttp
 import pytest
 import tzlocal
 from asn1crypto import crl
-from certomancer.integrations.aiohttp_illusionist import AsyncIllusionist
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko_certvalidator.errors import OCSPFetchError
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
@@ -38,22 +36,10 @@ from poststelle.verification.trust import TrustSettings, validation_contexts
 from poststelle.verification.unwrap import unwrap
 from tests.support.corpora import CORPORA
 from tests.support.smime import detached
-from tests.support.testpki import GeneratedPki
+from tests.support.testpki import RECEIVED, GeneratedPki
 from tests.verification.test_pades import sign, unsigned_pdf, verify
 
-RECEIVED = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
 CRL_URL = "http://pki.test/poststelle/crls/interm/latest.crl"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
-    return GeneratedPki.build(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-async def pki_session(pki: GeneratedPki) -> AsyncIterator[aiohttp.ClientSession]:
-    async with AsyncIllusionist(pki.arch, at_time=RECEIVED).serving_session() as session:
-        yield session
 
 
 def context(

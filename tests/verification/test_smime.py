@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,7 +9,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from certomancer.integrations.aiohttp_illusionist import AsyncIllusionist
 from pyhanko_certvalidator.errors import CRLFetchError
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.fetchers.api import Fetchers
@@ -31,7 +29,7 @@ from poststelle.verification.trust import TrustSettings, validation_contexts
 from poststelle.verification.trustedlists import ListFile, TrustedListQualifier, load_trusted_lists
 from poststelle.verification.unwrap import unwrap
 from tests.support.smime import body, detached, opaque, p7s
-from tests.support.testpki import GeneratedPki
+from tests.support.testpki import RECEIVED, GeneratedPki
 from tests.support.trustedlist import (
     ListSigner,
     Pointer,
@@ -39,21 +37,6 @@ from tests.support.trustedlist import (
     list_of_lists,
     national_list,
 )
-
-# Signatures are made during the test run (their signing time is then); they arrive within the
-# hour after collection, however long the suite takes to reach them.
-RECEIVED = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
-    return GeneratedPki.build(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-async def pki_session(pki: GeneratedPki) -> AsyncIterator[aiohttp.ClientSession]:
-    async with AsyncIllusionist(pki.arch, at_time=RECEIVED).serving_session() as session:
-        yield session
 
 
 def context(

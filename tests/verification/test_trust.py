@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from pyhanko_certvalidator.registry import CertificateRegistry
 
 from poststelle.verification.trust import registry_copy
 from tests.support.testpki import GeneratedPki
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
-    return GeneratedPki.build(tmp_path_factory.mktemp("pki"))
 
 
 def test_a_copied_registry_finds_what_a_registry_built_afresh_finds(pki: GeneratedPki) -> None:

@@ -57,11 +57,6 @@ AT = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> GeneratedPki:
-    return GeneratedPki.build(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
 def lotl_signer() -> ListSigner:
     return ListSigner.generate("Test LOTL Signer")
 
