@@ -53,6 +53,15 @@ def envelope(client: RawSmtp, to: str = f"bauamt@{DOMAIN}") -> None:
     assert client.command(f"RCPT TO:<{to}>").startswith(b"250")
 
 
+def in_data(installation: Installation) -> RawSmtp:
+    """A session that has been told 354: what it sends now is the message."""
+    client = RawSmtp(installation.smtp_port, timeout=20)
+    assert client.command("EHLO client.example.org").startswith(b"250")
+    envelope(client)
+    assert client.command("DATA").startswith(b"354")
+    return client
+
+
 def raw_of(installation: Installation, number: str) -> bytes:
     (item,) = [i for i in stored_items(installation) if i.registry_number == number]
     return blob_path(installation, item.sha256).read_bytes()
@@ -178,10 +187,7 @@ def test_a_client_that_stalls_in_data_is_disconnected_and_its_spool_removed(
     impatient: Installation,
 ) -> None:
     installation = impatient
-    client = RawSmtp(installation.smtp_port, timeout=20)
-    assert client.command("EHLO client.example.org").startswith(b"250")
-    envelope(client)
-    assert client.command("DATA").startswith(b"354")
+    client = in_data(installation)
     client.send(plain_message(f"bauamt@{DOMAIN}", "stalled", "z" * 200_000))
     wait_for(lambda: len(blob_tmp_files(installation)) == 1, 5, "the spool file")
     began = time.monotonic()
@@ -197,10 +203,7 @@ def test_a_slow_client_that_keeps_sending_is_not_cut_off_by_the_timeout(
 ) -> None:
     """The 2 s timeout bounds silence; this DATA takes three times as long, a line at a time."""
     installation = impatient
-    client = RawSmtp(installation.smtp_port, timeout=20)
-    assert client.command("EHLO client.example.org").startswith(b"250")
-    envelope(client)
-    assert client.command("DATA").startswith(b"354")
+    client = in_data(installation)
     client.send(plain_message(f"bauamt@{DOMAIN}", "slow", ""))
     began = time.monotonic()
     for n in range(12):
