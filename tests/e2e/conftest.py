@@ -80,10 +80,9 @@ class Installation:
         self.config.write_text(changed)
 
 
-@pytest.fixture
-def installation(tmp_path: Path) -> Installation:
+def new_installation(root: Path) -> Installation:
+    """`poststelle init` into ROOT on free ports."""
     smtp_port, http_port = free_port(), free_port()
-    root = tmp_path / "poststelle"
     poststelle(
         "init",
         str(root),
@@ -95,6 +94,11 @@ def installation(tmp_path: Path) -> Installation:
         str(http_port),
     )
     return Installation(root, root / "poststelle.toml", smtp_port, http_port)
+
+
+@pytest.fixture
+def installation(tmp_path: Path) -> Installation:
+    return new_installation(tmp_path / "poststelle")
 
 
 class Server:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.conftest import DOMAIN, Installation, free_port, poststelle
+from tests.e2e.conftest import DOMAIN, Installation
 
 REGISTRY = re.compile(rb"registry number (\d{4}-\d{6})")
 TRACE = re.compile(rb"^X-Poststelle-Registry-Number: (\d{4}-\d{6})\r?$", re.M)
@@ -118,22 +118,6 @@ def delivered_numbers(installation: Installation) -> dict[str, list[str]]:
             numbers += [m.decode() for m in TRACE.findall(head)]
         found[department] = numbers
     return found
-
-
-def new_installation(root: Path) -> Installation:
-    """`poststelle init` into ROOT, as the e2e `installation` fixture does, for wider scopes."""
-    smtp_port, http_port = free_port(), free_port()
-    poststelle(
-        "init",
-        str(root),
-        "--domain",
-        DOMAIN,
-        "--smtp-port",
-        str(smtp_port),
-        "--http-port",
-        str(http_port),
-    )
-    return Installation(root, root / "poststelle.toml", smtp_port, http_port)
 
 
 def add_smtp_setting(installation: Installation, line: str) -> None:

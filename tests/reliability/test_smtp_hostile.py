@@ -9,14 +9,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.e2e.conftest import DOMAIN, Installation, Server, wait_for
+from tests.e2e.conftest import DOMAIN, Installation, Server, new_installation, wait_for
 from tests.reliability.support import (
     REGISTRY,
     RawSmtp,
     add_smtp_setting,
     blob_path,
     blob_tmp_files,
-    new_installation,
     plain_message,
     stored_items,
 )

@@ -11,26 +11,21 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import DOMAIN, Installation, Server, free_port, poststelle, wait_for
+from tests.e2e.conftest import (
+    DOMAIN,
+    Installation,
+    Server,
+    new_installation,
+    poststelle,
+    wait_for,
+)
 from tests.e2e.test_walking_skeleton import send
 from tests.scanning.conftest import FOUND_AS, Clamd, eicar
 
 
 @pytest.fixture
 def scanning(tmp_path: Path, clamd: Clamd) -> Iterator[tuple[Installation, Server]]:
-    smtp_port, http_port = free_port(), free_port()
-    root = tmp_path / "poststelle"
-    poststelle(
-        "init",
-        str(root),
-        "--domain",
-        DOMAIN,
-        "--smtp-port",
-        str(smtp_port),
-        "--http-port",
-        str(http_port),
-    )
-    installation = Installation(root, root / "poststelle.toml", smtp_port, http_port)
+    installation = new_installation(tmp_path / "poststelle")
     with installation.config.open("a") as config:
         config.write(f'\n[scanner]\nkind = "clamd"\nsocket = "{clamd.socket_path}"\n')
     server = Server(installation).wait_listening()
