@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import socket
 
 
+@functools.cache
 def host_tag() -> str:
     """A short, name-safe tag of this host (no separators, whatever the host name holds)."""
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
