@@ -8,6 +8,7 @@ import functools
 import inspect
 import ssl
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
 from pathlib import Path
@@ -119,9 +120,7 @@ class StreamingSMTP(SMTP):
             await self.push("501 5.5.4 Syntax: DATA")
             return
         try:
-            # Not in an executor: a session cancelled (hang-up, timeout) while a thread creates
-            # the file would never remove it. Creating an empty file is as quick as the writes.
-            spool = self._ingress.open_spool()
+            spool = await self._ingress.open_spool()
         except OSError as exc:
             log.error("smtp.spool_unavailable", error=str(exc))
             await self.push("451 4.3.0 Temporarily unable to store the message; try again later")
@@ -185,6 +184,11 @@ class StreamingSMTP(SMTP):
         await self.push(status)
 
 
+def _discard_opened(opening: asyncio.Future[Spool]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().discard()
+
+
 class SmtpIngress:
     """The aiosmtpd handler: policy checks per command, durable acceptance at end of data."""
 
@@ -197,10 +201,19 @@ class SmtpIngress:
         self.settings = settings
         self.intake = intake
         self.accepts_recipient = accepts_recipient
-        self._accepting: set[asyncio.Future[str]] = set()
+        self._openers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-open")
 
-    def open_spool(self) -> Spool:
-        return Spool.open(self.intake.blobs)
+    async def open_spool(self) -> Spool:
+        """A new spool, its file created in a helper thread: creating a file waits while the
+        file system commits its journal (every other session's fsync makes it), and the event
+        loop must not wait with it. A session cancelled meanwhile removes the file once made."""
+        loop = asyncio.get_running_loop()
+        opening = loop.run_in_executor(self._openers, Spool.open, self.intake.blobs)
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_discard_opened)
+            raise
 
     async def handle_EHLO(
         self,
@@ -246,16 +259,8 @@ class SmtpIngress:
         return "250 2.1.5 OK"
 
     async def finish_data(self, session: Session, envelope: Envelope, spool: Spool) -> str:
-        """Make the spooled message durable as an item; only then answer 250.
-
-        Shielded: a session cancelled meanwhile (the client hung up) must not strand the spool
-        file between fsync and adoption; the acceptance completes or discards it either way."""
-        accepting = asyncio.ensure_future(self._accept(session, envelope, spool))
-        self._accepting.add(accepting)
-        accepting.add_done_callback(self._accepting.discard)
-        return await asyncio.shield(accepting)
-
-    async def _accept(self, session: Session, envelope: Envelope, spool: Spool) -> str:
+        """Make the spooled message durable as an item; only then answer 250. The spool now
+        belongs to the intake: a session that goes away meanwhile leaves nothing stranded."""
         peer = session.peer
         item_envelope = ItemEnvelope(
             sender=envelope.mail_from or "",
@@ -264,14 +269,9 @@ class SmtpIngress:
             helo=session.host_name or "",
             tls=session.ssl is not None,
         )
-        loop = asyncio.get_running_loop()
         try:
-            blob = await loop.run_in_executor(None, spool.finish)
-            item = await loop.run_in_executor(
-                None, self.intake.accept_file, spool.path, blob, Channel.SMTP, item_envelope
-            )
+            item = await self.intake.accept_spool(spool, Channel.SMTP, item_envelope)
         except Exception as exc:
-            spool.discard()
             log.error("smtp.accept_failed", error=str(exc), exc_info=True)
             return "451 4.3.0 Temporarily unable to store the message; try again later"
         return f"250 2.0.0 Accepted, registry number {item.registry_number}"

@@ -275,7 +275,6 @@ class UploadEndpoint:
         spool = Spool.open(self.ctx.blobs)
         try:
             compose_message(form, procedure, reply_to, self.ctx.config.domains[0], spool)
-            blob = spool.finish()
         except OSError as exc:
             spool.discard()
             raise Problem(ProblemType.UNAVAILABLE, "the submission could not be stored") from exc
@@ -293,7 +292,10 @@ class UploadEndpoint:
             tls=request.url.scheme == "https",
             metadata=metadata,
         )
-        return self.ctx.intake.accept_file(spool.path, blob, Channel.UPLOAD, envelope)
+        try:
+            return self.ctx.intake.accept_spool_blocking(spool, Channel.UPLOAD, envelope)
+        except OSError as exc:
+            raise Problem(ProblemType.UNAVAILABLE, "the submission could not be stored") from exc
 
 
 def upload_routes(ctx: WebContext) -> list[Route]:

@@ -2,75 +2,134 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
 
 from poststelle.model import Channel, Envelope, Item
 from poststelle.store.blobs import BlobStore, StoredBlob
+from poststelle.store.spool import Spool
 from poststelle.store.sql import SqlStore
 
 log = structlog.get_logger("poststelle.intake")
 
+LINGER_SECONDS = 2.0
+
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    tmp: Path | None  # an fsynced temp file in the blob store's tmp dir, or None if stored
-    blob: StoredBlob
+    content: Spool | StoredBlob  # a spool still to be made durable, or a blob already stored
     channel: Channel
     envelope: Envelope
 
 
-class GroupCommit:
-    """Concurrent submissions share one database commit and one sync per directory.
+Outcome = Item | Exception
+AsyncWaiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Item]"]
+Waiter = Future[Item] | AsyncWaiter
 
-    The first caller becomes the leader and commits everything pending, batch after batch, until
-    nothing is left; the others wait for their result. One session still pays one commit per
-    message; ten sessions share them.
+
+def _settle(settled: list[tuple[asyncio.Future[Item], Outcome]]) -> None:
+    for future, outcome in settled:
+        if future.done():  # the session went away meanwhile; its item is accepted all the same
+            continue
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+class GroupCommit:
+    """A committer thread makes concurrent submissions durable together.
+
+    It takes everything pending as one batch (`commit`: one sync per file and directory, one
+    database commit), tells each submitter, hands the items on (`after`), and takes the next
+    batch; it ends after `LINGER_SECONDS` without work and starts again with the next
+    submission. An event loop is woken once per batch, and the loop's own thread never waits
+    for a disk: sessions in an event loop and threads pass no lock between them per message.
     """
 
-    def __init__(self, commit: Callable[[Sequence[Submission]], list[Item]]) -> None:
+    def __init__(
+        self,
+        commit: Callable[[Sequence[Submission]], list[Outcome]],
+        after: Callable[[Item], None],
+    ) -> None:
         self._commit = commit
-        self._lock = threading.Lock()
-        self._pending: list[tuple[Submission, Future[Item]]] = []
-        self._leading = False
+        self._after = after
+        self._work = threading.Condition()
+        self._pending: list[tuple[Submission, Waiter]] = []
+        self._running = False
 
-    def submit(self, submission: Submission) -> Item:
+    def submit(self, submission: Submission) -> Future[Item]:
         future: Future[Item] = Future()
-        with self._lock:
-            self._pending.append((submission, future))
-            lead = not self._leading
-            self._leading = True
-        if lead:
-            self._lead()
-        return future.result()
+        self._enqueue(submission, future)
+        return future
 
-    def _lead(self) -> None:
+    def submit_async(self, submission: Submission) -> asyncio.Future[Item]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Item] = loop.create_future()
+        self._enqueue(submission, (loop, future))
+        return future
+
+    def _enqueue(self, submission: Submission, waiter: Waiter) -> None:
+        with self._work:
+            self._pending.append((submission, waiter))
+            if self._running:
+                self._work.notify()
+                return
+            self._running = True
+        threading.Thread(target=self._run, name="intake-commit", daemon=True).start()
+
+    def _run(self) -> None:
         while True:
-            with self._lock:
+            with self._work:
+                if not self._pending:
+                    self._work.wait(LINGER_SECONDS)
                 batch, self._pending = self._pending, []
                 if not batch:
-                    self._leading = False
+                    self._running = False
                     return
+            submissions = [submission for submission, _ in batch]
             try:
-                items = self._commit([s for s, _ in batch])
-            except BaseException as exc:
-                for _, future in batch:
-                    future.set_exception(exc)
-                continue
-            for (_, future), item in zip(batch, items, strict=True):
-                future.set_result(item)
+                outcomes = self._commit(submissions)
+            except Exception as exc:  # every submitter hears of it
+                outcomes = [exc] * len(batch)
+            _tell([waiter for _, waiter in batch], outcomes)
+            for outcome in outcomes:
+                if isinstance(outcome, Item):
+                    self._after(outcome)
+
+
+def _tell(waiters: list[Waiter], outcomes: list[Outcome]) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Item], Outcome]]]
+    by_loop = defaultdict(list)
+    for waiter, outcome in zip(waiters, outcomes, strict=True):
+        if isinstance(waiter, Future):
+            if isinstance(outcome, Exception):
+                waiter.set_exception(outcome)
+            else:
+                waiter.set_result(outcome)
+        else:
+            loop, future = waiter
+            by_loop[loop].append((future, outcome))
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, settled)
+        except RuntimeError:  # the loop has closed: nobody is waiting any more
+            continue
 
 
 class Intake:
     """Store the bytes, register the item, then hand it to the pipeline.
 
-    When `accept_*` returns, bytes and item are on disk. Handing on may fail (a broker that is
-    down); the item is then re-driven by the reconciler, so acceptance still succeeds.
+    When an `accept_*` call returns, bytes and item are on disk. Handing on may fail (a broker
+    that is down); the item is then re-driven by the reconciler, so acceptance still succeeds.
+    A spool handed to `accept_spool` belongs to the intake: it is made durable and adopted,
+    or discarded if that fails.
     """
 
     def __init__(
@@ -79,23 +138,50 @@ class Intake:
         self.store = store
         self.blobs = blobs
         self._on_accepted = on_accepted
-        self._group = GroupCommit(self._commit)
+        self._group = GroupCommit(self._commit, self._hand_on)
 
-    def accept_file(
-        self, tmp: Path, blob: StoredBlob, channel: Channel, envelope: Envelope
-    ) -> Item:
-        """Adopt an fsynced temp file from the blob store's tmp dir as a new item."""
-        return self._hand_on(self._group.submit(Submission(tmp, blob, channel, envelope)))
+    async def accept_spool(self, spool: Spool, channel: Channel, envelope: Envelope) -> Item:
+        """From an event loop: sync, adopt and register a spool in the committer thread."""
+        return await self._group.submit_async(Submission(spool, channel, envelope))
+
+    def accept_spool_blocking(self, spool: Spool, channel: Channel, envelope: Envelope) -> Item:
+        return self._group.submit(Submission(spool, channel, envelope)).result()
 
     def accept_bytes(self, data: bytes, channel: Channel, envelope: Envelope) -> Item:
-        submission = Submission(None, self.blobs.put(data), channel, envelope)
-        return self._hand_on(self._group.submit(submission))
+        submission = Submission(self.blobs.put(data), channel, envelope)
+        return self._group.submit(submission).result()
 
-    def _commit(self, batch: Sequence[Submission]) -> list[Item]:
-        self.blobs.adopt_many([(s.tmp, s.blob) for s in batch if s.tmp is not None])
-        return self.store.accept_many([(s.channel, s.envelope, s.blob) for s in batch])
+    def _commit(self, batch: Sequence[Submission]) -> list[Outcome]:
+        outcomes: dict[int, Outcome] = {}
+        stored: list[tuple[int, StoredBlob]] = []
+        spools: list[tuple[Spool, StoredBlob]] = []
+        for index, submission in enumerate(batch):
+            content = submission.content
+            if isinstance(content, StoredBlob):
+                stored.append((index, content))
+                continue
+            try:
+                blob = content.finish()
+            except OSError as exc:
+                content.discard()
+                outcomes[index] = exc
+                continue
+            spools.append((content, blob))
+            stored.append((index, blob))
+        try:
+            self.blobs.adopt_many([(spool.path, blob) for spool, blob in spools])
+            items = self.store.accept_many(
+                [(batch[i].channel, batch[i].envelope, blob) for i, blob in stored]
+            )
+        except Exception:
+            for spool, _ in spools:
+                spool.discard()
+            raise
+        for (index, _), item in zip(stored, items, strict=True):
+            outcomes[index] = item
+        return [outcomes[index] for index in range(len(batch))]
 
-    def _hand_on(self, item: Item) -> Item:
+    def _hand_on(self, item: Item) -> None:
         log.info(
             "item.accepted",
             registry_number=item.registry_number,
@@ -107,4 +193,3 @@ class Intake:
             self._on_accepted(item)
         except Exception as exc:  # the reconciler re-drives it
             log.warning("item.enqueue_failed", registry_number=item.registry_number, error=str(exc))
-        return item

@@ -7,7 +7,6 @@ import itertools
 import os
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -43,7 +42,6 @@ class BlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._syncers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dirsync")
         self._tmp = root / "tmp"
         root.mkdir(parents=True, exist_ok=True, mode=0o700)  # parents=True alone makes it 0755
         self._tmp.mkdir(exist_ok=True, mode=0o700)
@@ -51,6 +49,7 @@ class BlobStore:
         # files that a live one (another intake or worker process) is still writing.
         self._prefix = f"in-{host_tag()}-{os.getpid()}-"
         self._serial = itertools.count()
+        self._fanned_out: set[Path] = set()  # the ab/ directories known to exist
 
     def path(self, sha256: str) -> Path:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
@@ -92,16 +91,13 @@ class BlobStore:
             if final.exists():
                 tmp.unlink(missing_ok=True)
                 continue
-            final.parent.mkdir(exist_ok=True, mode=0o700)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, final)
+            if final.parent not in self._fanned_out:
+                final.parent.mkdir(exist_ok=True, mode=0o700)
+                self._fanned_out.add(final.parent)
+            os.replace(tmp, final)  # made 0600 by temp_file
             touched.add(final.parent)
-        if len(touched) > 1:
-            # Concurrent syncs share the file system's journal commits.
-            list(self._syncers.map(fsync_directory, touched))
-        else:
-            for directory in touched:
-                fsync_directory(directory)
+        for directory in touched:
+            fsync_directory(directory)
 
     def temp_file(self) -> tuple[int, Path]:
         """An open descriptor and a new path in the store's tmp dir (mode 0600), for streaming

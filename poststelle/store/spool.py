@@ -42,13 +42,20 @@ class Spool:
     def finish(self) -> StoredBlob:
         self.flush()
         os.fsync(self.fd)
-        os.close(self.fd)
+        self._close()
         return StoredBlob(self.digest.hexdigest(), self.size)
 
     def discard(self) -> None:
+        """Remove the file, also after `finish` (the descriptor is closed once only: its number
+        may by then belong to another file)."""
         with contextlib.suppress(OSError):
-            os.close(self.fd)
+            self._close()
         self.path.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
 
     @classmethod
     def open(cls, blobs: BlobStore) -> Spool:

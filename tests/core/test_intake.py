@@ -1,0 +1,192 @@
+"""Acceptance: submissions made durable together by the committer thread, each told its own fate."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from poststelle.intake import Intake
+from poststelle.model import Channel, Envelope, Item
+from poststelle.store.backends import SqliteBackend
+from poststelle.store.blobs import BlobStore, StoredBlob
+from poststelle.store.spool import Spool
+from poststelle.store.sql import SqlStore
+
+ENVELOPE = Envelope(sender="a@example.org", recipients=("poststelle@amt.example",))
+
+
+class CountingStore(SqlStore):
+    """The real store, counting its acceptance transactions; the first can be held open."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(SqliteBackend(path))
+        self.batches: list[int] = []
+        self.hold_first = threading.Event()
+        self.hold_first.set()
+        self.fail_next = False
+
+    def accept_many(
+        self, submissions: Sequence[tuple[Channel, Envelope, StoredBlob]]
+    ) -> list[Item]:
+        self.hold_first.wait(10)
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError("database unavailable")
+        self.batches.append(len(submissions))
+        return super().accept_many(submissions)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> CountingStore:
+    s = CountingStore(tmp_path / "db.sqlite3")
+    s.migrate()
+    return s
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> BlobStore:
+    return BlobStore(tmp_path / "blobs")
+
+
+def spool_of(blobs: BlobStore, data: bytes) -> Spool:
+    spool = Spool.open(blobs)
+    spool.write(data)
+    return spool
+
+
+def temp_files(blobs: BlobStore) -> list[Path]:
+    return list((blobs.root / "tmp").iterdir())
+
+
+def test_a_spool_is_durable_in_the_blob_store_and_registered_when_acceptance_returns(
+    store: CountingStore, blobs: BlobStore
+) -> None:
+    handed_on: list[Item] = []
+    intake = Intake(store, blobs, handed_on.append)
+
+    item = asyncio.run(intake.accept_spool(spool_of(blobs, b"Hallo"), Channel.SMTP, ENVELOPE))
+
+    assert blobs.read(item.sha256) == b"Hallo"
+    assert store.item(item.id) == item
+    assert temp_files(blobs) == []
+    assert handed_on == [item]
+
+
+def test_sessions_that_finish_together_share_one_commit(
+    store: CountingStore, blobs: BlobStore
+) -> None:
+    intake = Intake(store, blobs, lambda item: None)
+    store.hold_first.clear()  # the first commit waits until the others have queued up
+
+    async def ten_sessions() -> list[Item]:
+        first = asyncio.ensure_future(
+            intake.accept_spool(spool_of(blobs, b"first"), Channel.SMTP, ENVELOPE)
+        )
+        await asyncio.sleep(0.2)
+        rest = [
+            asyncio.ensure_future(
+                intake.accept_spool(spool_of(blobs, b"m%d" % i), Channel.SMTP, ENVELOPE)
+            )
+            for i in range(9)
+        ]
+        await asyncio.sleep(0.2)
+        store.hold_first.set()
+        return await asyncio.gather(first, *rest)
+
+    items = asyncio.run(ten_sessions())
+
+    assert store.batches == [1, 9]
+    assert len({item.registry_number for item in items}) == 10
+    assert all(blobs.exists(item.sha256) for item in items)
+
+
+def test_a_spool_that_cannot_be_made_durable_fails_alone(
+    store: CountingStore, blobs: BlobStore
+) -> None:
+    intake = Intake(store, blobs, lambda item: None)
+    store.hold_first.clear()
+    broken = spool_of(blobs, b"broken")
+    os.close(broken.fd)  # its fsync will fail with EBADF
+    broken.fd = os.open(os.devnull, os.O_RDONLY)  # a descriptor that cannot be written
+
+    async def two_sessions() -> list[Item | BaseException]:
+        good = asyncio.ensure_future(
+            intake.accept_spool(spool_of(blobs, b"good"), Channel.SMTP, ENVELOPE)
+        )
+        bad = asyncio.ensure_future(intake.accept_spool(broken, Channel.SMTP, ENVELOPE))
+        await asyncio.sleep(0.2)
+        store.hold_first.set()
+        return list(await asyncio.gather(good, bad, return_exceptions=True))
+
+    good, bad = asyncio.run(two_sessions())
+
+    assert isinstance(good, Item) and blobs.read(good.sha256) == b"good"
+    assert isinstance(bad, OSError)
+    assert temp_files(blobs) == []
+
+
+def test_a_failed_commit_answers_every_submitter_and_leaves_no_temp_file(
+    store: CountingStore, blobs: BlobStore
+) -> None:
+    intake = Intake(store, blobs, lambda item: None)
+    store.fail_next = True
+
+    with pytest.raises(OSError, match="database unavailable"):
+        asyncio.run(intake.accept_spool(spool_of(blobs, b"lost?"), Channel.SMTP, ENVELOPE))
+
+    assert temp_files(blobs) == []
+    assert store.items() == []
+    retried = intake.accept_bytes(b"again", Channel.UPLOAD, ENVELOPE)
+    assert store.item(retried.id) == retried
+
+
+def test_a_session_that_goes_away_still_has_its_item_accepted(
+    store: CountingStore, blobs: BlobStore
+) -> None:
+    handed_on = threading.Event()
+    intake = Intake(store, blobs, lambda item: handed_on.set())
+    store.hold_first.clear()
+
+    async def hang_up() -> None:
+        session = asyncio.ensure_future(
+            intake.accept_spool(spool_of(blobs, b"bye"), Channel.SMTP, ENVELOPE)
+        )
+        await asyncio.sleep(0.1)
+        session.cancel()
+        store.hold_first.set()
+
+    asyncio.run(hang_up())
+
+    assert handed_on.wait(10)
+    (item,) = store.items()
+    assert blobs.read(item.sha256) == b"bye"
+
+
+def test_a_broker_that_refuses_does_not_undo_acceptance(
+    store: CountingStore, blobs: BlobStore
+) -> None:
+    def broker_down(item: Item) -> None:
+        raise ConnectionError("redis is down")
+
+    intake = Intake(store, blobs, broker_down)
+
+    item = intake.accept_bytes(b"still here", Channel.UPLOAD, ENVELOPE)
+
+    assert store.item(item.id) == item
+
+
+def test_discarding_a_finished_spool_leaves_a_reused_descriptor_alone(blobs: BlobStore) -> None:
+    spool = spool_of(blobs, b"x")
+    spool.finish()
+    reused = os.open(os.devnull, os.O_RDONLY)  # likely the number the spool had
+
+    spool.discard()
+
+    assert os.fstat(reused)  # still open
+    os.close(reused)
+    assert not spool.path.exists()
