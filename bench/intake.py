@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -14,11 +15,28 @@ from pathlib import Path
 
 import redis
 
-from bench.common import REPO, free_port, wait_port
+from bench.common import DOMAIN, REPO, free_port, wait_port
 
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 MESSAGE_BYTES = 4096
 REDIS_DB = 9
+
+
+@dataclass(frozen=True)
+class CpuTime:
+    """The whole machine's CPU time (all processes and the kernel) over a run, in seconds."""
+
+    user: float
+    system: float  # including interrupt handling
+
+    @property
+    def busy(self) -> float:
+        return self.user + self.system
+
+
+def _cpu_counters() -> list[int]:
+    with open("/proc/stat") as stat:
+        return [int(field) for field in stat.readline().split()[1:8]]
 
 
 @dataclass(frozen=True)
@@ -27,15 +45,21 @@ class Rate:
     sessions: int
     messages: int
     seconds: float
+    cpu: CpuTime
     processes: int = 1  # Poststelle's intake processes on the shared port ([smtp] processes)
 
     @property
     def per_second(self) -> float:
         return self.messages / self.seconds
 
+    def ms_per_message(self, seconds: float) -> float:
+        return 1000 * seconds / self.messages
 
-def smtp_source(port: int, sessions: int, messages: int, domain: str) -> float:
-    """Send `messages` with `sessions` parallel sessions; return the elapsed seconds."""
+
+def smtp_source(port: int, sessions: int, messages: int, domain: str) -> tuple[float, CpuTime]:
+    """Send `messages` with `sessions` parallel sessions; return the elapsed seconds and the
+    CPU time the machine spent meanwhile (the server, smtp-source and the kernel)."""
+    before = _cpu_counters()
     started = time.perf_counter()
     subprocess.run(
         [
@@ -47,7 +71,12 @@ def smtp_source(port: int, sessions: int, messages: int, domain: str) -> float:
         check=True,
         timeout=600,
     )  # fmt: skip
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    user, nice, system, _idle, _iowait, irq, softirq = (
+        after - earlier for after, earlier in zip(_cpu_counters(), before, strict=True)
+    )
+    tick = os.sysconf("SC_CLK_TCK")
+    return elapsed, CpuTime((user + nice) / tick, (system + irq + softirq) / tick)
 
 
 @contextmanager
@@ -74,7 +103,7 @@ inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 myhostname = bench.localhost
 mydestination =
-relay_domains = bench.test
+relay_domains = {DOMAIN}
 mynetworks = 127.0.0.0/8
 smtpd_recipient_restrictions = permit_mynetworks, reject
 default_transport = discard
@@ -102,7 +131,7 @@ def poststelle(workdir: Path, processes: int = 1) -> Iterator[int]:
     root = workdir / "poststelle"
     cli = [sys.executable, "-m", "poststelle.cli"]
     subprocess.run(
-        [*cli, "init", str(root), "--domain", "bench.test",
+        [*cli, "init", str(root), "--domain", DOMAIN,
          "--smtp-port", str(smtp_port), "--http-port", str(http_port)],
         check=True, capture_output=True, cwd=REPO,
     )  # fmt: skip
@@ -134,14 +163,14 @@ def run(workdir: Path, messages: int) -> list[tuple[Rate, Rate]]:
     for sessions, processes in ((1, 1), (10, 1), (10, 2)):
         with postfix(workdir / f"postfix-{sessions}-{processes}") as port:
             postfix_rate = Rate(
-                "postfix", sessions, messages, smtp_source(port, sessions, messages, "bench.test")
+                "postfix", sessions, messages, *smtp_source(port, sessions, messages, DOMAIN)
             )
         with poststelle(workdir / f"poststelle-{sessions}-{processes}", processes) as port:
             ours = Rate(
                 "poststelle",
                 sessions,
                 messages,
-                smtp_source(port, sessions, messages, "bench.test"),
+                *smtp_source(port, sessions, messages, DOMAIN),
                 processes,
             )
         results.append((ours, postfix_rate))
@@ -155,5 +184,16 @@ def report(results: list[tuple[Rate, Rate]]) -> list[str]:
             f"  {ours.sessions:>2} sessions, {ours.processes} intake process(es): "
             f"poststelle {ours.per_second:7.1f}/s   "
             f"postfix {theirs.per_second:7.1f}/s   ratio {ours.per_second / theirs.per_second:4.2f}"
+        )
+    lines.append("  machine CPU per message (user + kernel, smtp-source included):")
+    for ours, theirs in results:
+        lines.append(
+            f"  {ours.sessions:>2} sessions, {ours.processes} intake process(es): "
+            + "   ".join(
+                f"{rate.server} {rate.ms_per_message(rate.cpu.busy):.2f} ms "
+                f"({rate.ms_per_message(rate.cpu.user):.2f} + "
+                f"{rate.ms_per_message(rate.cpu.system):.2f})"
+                for rate in (ours, theirs)
+            )
         )
     return lines

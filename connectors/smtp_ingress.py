@@ -224,7 +224,8 @@ class SmtpIngress:
         responses: list[str],
     ) -> list[str]:
         session.host_name = hostname
-        return [r for r in responses if not r.startswith("250-AUTH")]
+        # One reply of several lines, written at once: aiosmtpd writes (and sends) each item.
+        return ["\r\n".join(r for r in responses if not r.startswith("250-AUTH"))]
 
     async def handle_MAIL(
         self,
