@@ -101,7 +101,15 @@ class GroupCommit:
             _tell([waiter for _, waiter in batch], outcomes)
             for outcome in outcomes:
                 if isinstance(outcome, Item):
-                    self._after(outcome)
+                    self._hand_on(outcome)
+
+    def _hand_on(self, item: Item) -> None:
+        """Never lets an error end the thread: acceptance would stop for good. The item is
+        stored; the reconciler re-drives what was not handed on."""
+        try:
+            self._after(item)
+        except Exception:
+            log.exception("intake.hand_on_failed", registry_number=item.registry_number)
 
 
 def _tell(waiters: list[Waiter], outcomes: list[Outcome]) -> None:
@@ -109,6 +117,8 @@ def _tell(waiters: list[Waiter], outcomes: list[Outcome]) -> None:
     by_loop = defaultdict(list)
     for waiter, outcome in zip(waiters, outcomes, strict=True):
         if isinstance(waiter, Future):
+            if waiter.done():  # cancelled: nobody is waiting
+                continue
             if isinstance(outcome, Exception):
                 waiter.set_exception(outcome)
             else:
@@ -168,6 +178,8 @@ class Intake:
                 continue
             spools.append((content, blob))
             stored.append((index, blob))
+        if not stored:
+            return [outcomes[index] for index in range(len(batch))]
         try:
             self.blobs.adopt_many([(spool.path, blob) for spool, blob in spools])
             items = self.store.accept_many(

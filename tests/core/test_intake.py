@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from poststelle.intake import Intake
+from poststelle.intake import GroupCommit, Intake, Submission
 from poststelle.model import Channel, Envelope, Item
 from poststelle.store.backends import SqliteBackend
 from poststelle.store.blobs import BlobStore, StoredBlob
@@ -190,3 +190,17 @@ def test_discarding_a_finished_spool_leaves_a_reused_descriptor_alone(blobs: Blo
     assert os.fstat(reused)  # still open
     os.close(reused)
     assert not spool.path.exists()
+
+
+def test_acceptance_goes_on_after_handing_on_broke(store: CountingStore, blobs: BlobStore) -> None:
+    def accept(batch: Sequence[Submission]) -> list[Item | Exception]:
+        return list(store.accept_many([(s.channel, s.envelope, blobs.put(b"x")) for s in batch]))
+
+    def broken(item: Item) -> None:
+        raise RuntimeError("the log is gone")
+
+    group = GroupCommit(accept, broken)
+    first = group.submit(Submission(blobs.put(b"1"), Channel.SMTP, ENVELOPE)).result(10)
+    second = group.submit(Submission(blobs.put(b"2"), Channel.SMTP, ENVELOPE)).result(10)
+
+    assert [store.item(first.id), store.item(second.id)] == [first, second]
