@@ -18,6 +18,7 @@ import aiosmtpd.smtp
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from connectors.smtp_data import Block, DataReader
 from poststelle.config import SmtpSettings
 from poststelle.intake import Intake
 from poststelle.model import Channel
@@ -90,6 +91,17 @@ class StreamingSMTP(SMTP):
     def __init__(self, handler: SmtpIngress, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._ingress = handler
+        self._in_data = False
+        self._timer_reset = 0.0
+
+    def data_received(self, data: bytes) -> None:
+        """In DATA the session timeout bounds silence, not the whole transfer (RFC 5321
+        4.5.3.2.5: the data block timeout runs between chunks): a large message on a slow line
+        goes on. aiosmtpd itself resets it per command line only."""
+        if self._in_data and self.loop.time() - self._timer_reset > TIMER_RESET_SECONDS:
+            self._timer_reset = self.loop.time()
+            self._reset_timeout()
+        super().data_received(data)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd's address parsing, without the typing.Protocol class it defines on every
@@ -125,48 +137,22 @@ class StreamingSMTP(SMTP):
             log.error("smtp.spool_unavailable", error=str(exc))
             await self.push("451 4.3.0 Temporarily unable to store the message; try again later")
             return
-        limit = self.data_size_limit
         state = _Data.NOMINAL
-        fragments: list[bytes] = []
-        # The session timeout bounds silence, not the whole transfer (RFC 5321 4.5.3.2.5: the
-        # data block timeout runs between chunks): a large message on a slow line goes on.
-        timer_reset = self.loop.time()
+        body = DataReader(self._reader)
+        self._in_data, self._timer_reset = True, self.loop.time()
         try:
             await self.push("354 End data with <CR><LF>.<CR><LF>")  # may be cancelled: hang-up
-            while self.transport is not None:
-                try:
-                    line = await self._reader.readuntil(b"\r\n")
-                except asyncio.LimitOverrunError as exc:
-                    state = _Data.TOO_LONG if state is _Data.NOMINAL else state
-                    line = await self._reader.read(exc.consumed)
-                if self.loop.time() - timer_reset > TIMER_RESET_SECONDS:
-                    timer_reset = self.loop.time()
-                    self._reset_timeout()
-                if not fragments and line == b".\r\n":
+            while True:
+                block = await body.next_block()
+                if state is _Data.NOMINAL:
+                    state = self._spool_block(spool, block)
+                if block.last:
                     break
-                fragments.append(line)
-                if not line.endswith(b"\r\n"):
-                    continue
-                whole = b"".join(fragments)
-                fragments.clear()
-                if state is not _Data.NOMINAL:
-                    continue
-                if len(whole) > self.line_length_limit:
-                    state = _Data.TOO_LONG
-                    continue
-                if whole.startswith(b"."):
-                    whole = whole[1:]
-                if limit and spool.size + len(whole) > limit:
-                    state = _Data.TOO_MUCH
-                    continue
-                try:
-                    spool.write(whole)
-                except OSError as exc:
-                    log.error("smtp.spool_write_failed", error=str(exc))
-                    state = _Data.WRITE_FAILED
         except BaseException:
             spool.discard()
             raise
+        finally:
+            self._in_data = False
         if state is not _Data.NOMINAL:
             spool.discard()
             await self.push(
@@ -182,6 +168,18 @@ class StreamingSMTP(SMTP):
         status = await self._ingress.finish_data(self.session, self.envelope, spool)
         self._set_post_data_state()  # type: ignore[no-untyped-call]
         await self.push(status)
+
+    def _spool_block(self, spool: Spool, block: Block) -> _Data:
+        if block.longest_line > self.line_length_limit:
+            return _Data.TOO_LONG
+        if self.data_size_limit and spool.size + len(block.content) > self.data_size_limit:
+            return _Data.TOO_MUCH
+        try:
+            spool.write(block.content)
+        except OSError as exc:
+            log.error("smtp.spool_write_failed", error=str(exc))
+            return _Data.WRITE_FAILED
+        return _Data.NOMINAL
 
 
 def _discard_opened(opening: asyncio.Future[Spool]) -> None:
