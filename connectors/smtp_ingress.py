@@ -6,6 +6,7 @@ import asyncio
 import enum
 import functools
 import inspect
+import re
 import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,19 +39,34 @@ class _Data(enum.Enum):
     WRITE_FAILED = enum.auto()
 
 
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_SIMPLE_PATH = re.compile(
+    rf"<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?: +(?=[^ (])|$)"
+)
+
+
+def simple_address(arg: str) -> tuple[str, str] | None:
+    """`<local@domain> PARAMS` with a dot-atom local part and a plain domain, as the email
+    package's parser would read it, without its token tree (three quarters of a MAIL or RCPT
+    command's CPU); None for anything else, which the parser reads."""
+    match = _SIMPLE_PATH.match(arg)
+    return None if match is None else (match.group(1), arg[match.end() :])
+
+
 _CLASS_NAMES: dict[type, tuple[str, ...]] = {}
+_LOOKED_FOR = ("auth_", "handle_", "smtp_")
 
 
 def _class_names(cls: type) -> tuple[str, ...]:
     names = _CLASS_NAMES.get(cls)
     if names is None:
-        names = _CLASS_NAMES[cls] = tuple(dir(cls))
+        names = _CLASS_NAMES[cls] = tuple(n for n in dir(cls) if n.startswith(_LOOKED_FOR))
     return names
 
 
 def _class_dir(obj: object) -> list[str]:
-    """`dir(obj)` without the instance's own attributes: aiosmtpd looks only for its
-    `auth_*`, `handle_*` and `smtp_*` methods, which are class attributes."""
+    """`dir(obj)` as far as aiosmtpd looks: its `auth_*`, `handle_*` and `smtp_*` methods,
+    which are class attributes."""
     return list(_class_names(type(obj)))
 
 
@@ -108,12 +124,16 @@ class StreamingSMTP(SMTP):
         call (two thirds of its cost, twice per message)."""
         if not arg:
             return "", ""
-        try:
-            parse = get_angle_addr if arg.lstrip().startswith("<") else get_addr_spec
-            address, rest = parse(arg)
-        except HeaderParseError:
-            return None, None
-        addr: str = address.addr_spec
+        simple = simple_address(arg)
+        if simple is not None:
+            addr, rest = simple
+        else:
+            try:
+                parse = get_angle_addr if arg.lstrip().startswith("<") else get_addr_spec
+                address, rest = parse(arg)
+            except HeaderParseError:
+                return None, None
+            addr = address.addr_spec
         local_part = addr.rpartition("@")[0]
         if self.local_part_limit and len(local_part) > self.local_part_limit:
             return None, None

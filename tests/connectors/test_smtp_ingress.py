@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from email._header_value_parser import get_angle_addr
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from connectors.smtp_ingress import SmtpIngress
+from connectors.smtp_ingress import SmtpIngress, simple_address
 from poststelle.config import SmtpSettings
 from poststelle.intake import Intake
 from poststelle.store.backends import SqliteBackend
@@ -94,3 +97,27 @@ def test_a_session_gone_while_its_spool_is_created_leaves_no_file(
 
     (spool,) = made
     assert not spool.path.exists()
+
+
+@settings(max_examples=2000)
+@given(
+    st.text(alphabet='ab.@<>-+_ \t()"[]:;,\\', max_size=30)
+    | st.builds(
+        lambda local, domain, rest: f"<{local}@{domain}>{rest}",
+        st.text(alphabet="aZ09.-+_!{}", min_size=1, max_size=10),
+        st.text(alphabet="aZ09.-", min_size=1, max_size=12),
+        st.sampled_from(["", " SIZE=10", "  BODY=8BITMIME", " (c) X", "\tX", "x", " "]),
+    )
+)
+def test_simple_paths_read_as_the_email_parser_reads_them(arg: str) -> None:
+    simple = simple_address(arg)
+    assume(simple is not None)
+
+    address, rest = get_angle_addr(arg)
+
+    assert simple == (address.addr_spec, rest)
+
+
+def test_paths_the_shortcut_leaves_alone_go_to_the_parser() -> None:
+    for arg in ['<"quoted"@example.org>', "<a@[192.0.2.1]>", "<a@b> (comment)", "a@b", "<a@b.>"]:
+        assert simple_address(arg) is None
