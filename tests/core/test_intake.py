@@ -48,11 +48,6 @@ def store(tmp_path: Path) -> CountingStore:
     return s
 
 
-@pytest.fixture
-def blobs(tmp_path: Path) -> BlobStore:
-    return BlobStore(tmp_path / "blobs")
-
-
 def spool_of(blobs: BlobStore, data: bytes) -> Spool:
     spool = Spool.open(blobs)
     spool.write(data)

@@ -24,11 +24,6 @@ def store(tmp_path: Path) -> SqlStore:
     return s
 
 
-@pytest.fixture
-def blobs(tmp_path: Path) -> BlobStore:
-    return BlobStore(tmp_path / "blobs")
-
-
 def test_registry_numbers_count_up_per_year_without_gaps(store: SqlStore, blobs: BlobStore) -> None:
     numbers = [
         store.accept(
