@@ -222,9 +222,10 @@ class SmtpIngress:
         self._openers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-open")
 
     async def open_spool(self) -> Spool:
-        """A new spool, its file created in a helper thread: creating a file waits while the
-        file system commits its journal (every other session's fsync makes it), and the event
-        loop must not wait with it. A session cancelled meanwhile removes the file once made."""
+        """A new spool, its file created in a helper thread: under load creating a file takes a
+        millisecond and more (inode allocation, the directory's lock, a journal commit that the
+        other sessions' fsyncs started), and the event loop must not wait with it. A session
+        cancelled meanwhile removes the file once made."""
         loop = asyncio.get_running_loop()
         opening = loop.run_in_executor(self._openers, Spool.open, self.intake.blobs)
         try:
