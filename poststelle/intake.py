@@ -18,8 +18,6 @@ from poststelle.store.sql import SqlStore
 
 log = structlog.get_logger("poststelle.intake")
 
-LINGER_SECONDS = 2.0
-
 
 @dataclass(frozen=True, slots=True)
 class Submission:
@@ -47,10 +45,11 @@ class GroupCommit:
     """A committer thread makes concurrent submissions durable together.
 
     It takes everything pending as one batch (`commit`: one sync per file and directory, one
-    database commit), tells each submitter, hands the items on (`after`), and takes the next
-    batch; it ends after `LINGER_SECONDS` without work and starts again with the next
-    submission. An event loop is woken once per batch, and the loop's own thread never waits
-    for a disk: sessions in an event loop and threads pass no lock between them per message.
+    database commit), tells each submitter, hands the items on (`after`), and waits for the
+    next. An event loop is woken once per batch, and the loop's own thread never waits for a
+    disk: sessions in an event loop and threads pass no lock between them per message. The
+    thread starts with the first submission and stays: the store keeps a connection per
+    thread, and a thread per idle spell would leave one connection behind each time.
     """
 
     def __init__(
@@ -62,7 +61,7 @@ class GroupCommit:
         self._after = after
         self._work = threading.Condition()
         self._pending: list[tuple[Submission, Waiter]] = []
-        self._running = False
+        self._thread: threading.Thread | None = None
 
     def submit(self, submission: Submission) -> Future[Item]:
         future: Future[Item] = Future()
@@ -78,21 +77,17 @@ class GroupCommit:
     def _enqueue(self, submission: Submission, waiter: Waiter) -> None:
         with self._work:
             self._pending.append((submission, waiter))
-            if self._running:
-                self._work.notify()
-                return
-            self._running = True
-        threading.Thread(target=self._run, name="intake-commit", daemon=True).start()
+            self._work.notify()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="intake-commit", daemon=True)
+                self._thread.start()
 
     def _run(self) -> None:
         while True:
             with self._work:
-                if not self._pending:
-                    self._work.wait(LINGER_SECONDS)
+                while not self._pending:
+                    self._work.wait()
                 batch, self._pending = self._pending, []
-                if not batch:
-                    self._running = False
-                    return
             submissions = [submission for submission, _ in batch]
             try:
                 outcomes = self._commit(submissions)

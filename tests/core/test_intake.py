@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -199,3 +200,21 @@ def test_acceptance_goes_on_after_handing_on_broke(store: CountingStore, blobs: 
     second = group.submit(Submission(blobs.put(b"2"), Channel.SMTP, ENVELOPE)).result(10)
 
     assert [store.item(first.id), store.item(second.id)] == [first, second]
+
+
+def test_one_committer_thread_serves_every_batch_however_long_the_pauses(
+    store: CountingStore, blobs: BlobStore
+) -> None:
+    """The store keeps a connection per thread: a thread per idle spell would leak one each."""
+    committers: set[threading.Thread] = set()
+
+    def accept(batch: Sequence[Submission]) -> list[Item | Exception]:
+        committers.add(threading.current_thread())
+        return list(store.accept_many([(s.channel, s.envelope, blobs.put(b"x")) for s in batch]))
+
+    group = GroupCommit(accept, lambda item: None)
+    for n in range(2):
+        group.submit(Submission(blobs.put(b"%d" % n), Channel.SMTP, ENVELOPE)).result(10)
+        time.sleep(2.5)  # an idle spell (an earlier version ended its thread after 2 s)
+
+    assert len(committers) == 1
