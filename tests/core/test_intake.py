@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -62,15 +63,15 @@ def temp_files(blobs: BlobStore) -> list[Path]:
 def test_a_spool_is_durable_in_the_blob_store_and_registered_when_acceptance_returns(
     store: CountingStore, blobs: BlobStore
 ) -> None:
-    handed_on: list[Item] = []
-    intake = Intake(store, blobs, handed_on.append)
+    handed_on: queue.SimpleQueue[Item] = queue.SimpleQueue()
+    intake = Intake(store, blobs, handed_on.put)
 
     item = asyncio.run(intake.accept_spool(spool_of(blobs, b"Hallo"), Channel.SMTP, ENVELOPE))
 
     assert blobs.read(item.sha256) == b"Hallo"
     assert store.item(item.id) == item
     assert temp_files(blobs) == []
-    assert handed_on == [item]
+    assert handed_on.get(timeout=10) == item  # just after the submitter is told
 
 
 def test_sessions_that_finish_together_share_one_commit(
