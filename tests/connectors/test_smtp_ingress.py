@@ -92,7 +92,9 @@ def test_a_session_gone_while_its_spool_is_created_leaves_no_file(
         session = asyncio.ensure_future(ingress.open_spool())
         await asyncio.sleep(0.05)
         session.cancel()
-        await asyncio.sleep(0.5)  # the file is made after the session has gone
+        while not made:  # the file is made after the session has gone
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)  # and the loop runs the clean-up
 
     asyncio.run(hang_up())
 

@@ -30,11 +30,13 @@ class CountingStore(SqlStore):
         self.batches: list[int] = []
         self.hold_first = threading.Event()
         self.hold_first.set()
+        self.entered = threading.Event()  # a commit has begun
         self.fail_next = False
 
     def accept_many(
         self, submissions: Sequence[tuple[Channel, Envelope, StoredBlob]]
     ) -> list[Item]:
+        self.entered.set()
         self.hold_first.wait(10)
         if self.fail_next:
             self.fail_next = False
@@ -84,7 +86,7 @@ def test_sessions_that_finish_together_share_one_commit(
         first = asyncio.ensure_future(
             intake.accept_spool(spool_of(blobs, b"first"), Channel.SMTP, ENVELOPE)
         )
-        await asyncio.sleep(0.2)
+        await asyncio.to_thread(store.entered.wait, 10)  # the first commit has begun alone
         rest = [
             asyncio.ensure_future(
                 intake.accept_spool(spool_of(blobs, b"m%d" % i), Channel.SMTP, ENVELOPE)
