@@ -31,14 +31,18 @@ AsyncWaiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Item]"]
 Waiter = Future[Item] | AsyncWaiter
 
 
+def _resolve(future: Future[Item] | asyncio.Future[Item], outcome: Outcome) -> None:
+    if future.done():  # the submitter went away meanwhile; its item is accepted all the same
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
 def _settle(settled: list[tuple[asyncio.Future[Item], Outcome]]) -> None:
     for future, outcome in settled:
-        if future.done():  # the session went away meanwhile; its item is accepted all the same
-            continue
-        if isinstance(outcome, Exception):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
+        _resolve(future, outcome)
 
 
 class GroupCommit:
@@ -112,12 +116,7 @@ def _tell(waiters: list[Waiter], outcomes: list[Outcome]) -> None:
     by_loop = defaultdict(list)
     for waiter, outcome in zip(waiters, outcomes, strict=True):
         if isinstance(waiter, Future):
-            if waiter.done():  # cancelled: nobody is waiting
-                continue
-            if isinstance(outcome, Exception):
-                waiter.set_exception(outcome)
-            else:
-                waiter.set_result(outcome)
+            _resolve(waiter, outcome)
         else:
             loop, future = waiter
             by_loop[loop].append((future, outcome))
