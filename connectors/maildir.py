@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from poststelle.ports import InboxDelivery, OutboundMessage
-from poststelle.store.blobs import fsync_directory
+from poststelle.store.sync import fsync_directory
 
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
 

@@ -48,7 +48,7 @@ def _settle(settled: list[tuple[asyncio.Future[Item], Outcome]]) -> None:
 class GroupCommit:
     """A committer thread makes concurrent submissions durable together.
 
-    It takes everything pending as one batch (`commit`: one sync per file and directory, one
+    It takes everything pending as one batch (`commit`: the files flushed to disk together, one
     database commit), tells each submitter, hands the items on (`after`), and waits for the
     next. An event loop is woken once per batch, and the loop's own thread never waits for a
     disk: sessions in an event loop and threads pass no lock between them per message. The
@@ -145,7 +145,7 @@ class Intake:
         self._group = GroupCommit(self._commit, self._hand_on)
 
     async def accept_spool(self, spool: Spool, channel: Channel, envelope: Envelope) -> Item:
-        """From an event loop: sync, adopt and register a spool in the committer thread."""
+        """From an event loop: adopt and register a spool in the committer thread."""
         return await self._group.submit_async(Submission(spool, channel, envelope))
 
     def accept_spool_blocking(self, spool: Spool, channel: Channel, envelope: Envelope) -> Item:

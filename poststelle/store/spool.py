@@ -1,4 +1,4 @@
-"""A temp file in the blob store filled piece by piece, hashed on the way, fsynced at the end."""
+"""A temp file in the blob store filled piece by piece and hashed on the way."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ SPOOL_BUFFER = 64 * 1024
 @dataclass
 class Spool:
     """Bytes as they arrive, written through a small buffer so memory stays bounded whatever
-    the size; `finish` makes the file durable and names its blob."""
+    the size; `finish` closes the file and names its blob, which `BlobStore.adopt_many` then
+    makes durable (together with other spools: one flush for many)."""
 
     fd: int
     path: Path
@@ -41,7 +42,6 @@ class Spool:
 
     def finish(self) -> StoredBlob:
         self.flush()
-        os.fsync(self.fd)
         self._close()
         return StoredBlob(self.digest.hexdigest(), self.size)
 

@@ -6,11 +6,14 @@ import hashlib
 import io
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from poststelle.store.blobs import BlobStore
+from poststelle.store import blobs as blobs_module
+from poststelle.store.blobs import BlobStore, StoredBlob
+from poststelle.store.sync import can_sync_filesystem, sync_filesystem
 
 
 def test_a_blob_is_named_by_its_sha256(tmp_path: Path) -> None:
@@ -52,3 +55,64 @@ def test_sweep_removes_only_old_leftovers(tmp_path: Path) -> None:
 def test_a_name_that_is_not_a_digest_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="SHA-256"):
         BlobStore(tmp_path).path("../../etc/passwd")
+
+
+def written_temp_file(blobs: BlobStore, data: bytes) -> tuple[Path, StoredBlob]:
+    fd, path = blobs.temp_file()
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    return path, StoredBlob(hashlib.sha256(data).hexdigest(), len(data))
+
+
+def record_flushes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What reaches the disk in which order: real calls, each noted as it is made."""
+    events: list[str] = []
+
+    def noting(name: str, real: Callable[..., None]) -> Callable[..., None]:
+        def call(*args: object) -> None:
+            events.append(name)
+            real(*args)
+
+        return call
+
+    monkeypatch.setattr(os, "fsync", noting("fsync", os.fsync))
+    monkeypatch.setattr(os, "replace", noting("rename", os.replace))
+    monkeypatch.setattr(blobs_module, "sync_filesystem", noting("syncfs", sync_filesystem))
+    return events
+
+
+def test_one_file_is_flushed_before_its_final_name_exists(
+    blobs: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp, blob = written_temp_file(blobs, b"Antrag")
+    events = record_flushes(monkeypatch)
+
+    blobs.adopt_many([(tmp, blob)])
+
+    assert events == ["fsync", "rename", "fsync"]  # the file, its name, its directory
+    assert blobs.read(blob.sha256) == b"Antrag"
+
+
+@pytest.mark.skipif(not can_sync_filesystem(), reason="syncfs(2) is Linux's")
+def test_several_files_are_flushed_together_before_any_final_name_exists(
+    blobs: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = [written_temp_file(blobs, b"Antrag %d" % n) for n in range(3)]
+    events = record_flushes(monkeypatch)
+
+    blobs.adopt_many(files)
+
+    assert events == ["syncfs", "rename", "rename", "rename", "syncfs"]
+    assert [blobs.read(blob.sha256) for _, blob in files] == [b"Antrag %d" % n for n in range(3)]
+    assert list((blobs.root / "tmp").iterdir()) == []
+
+
+def test_a_blob_already_stored_is_not_replaced(blobs: BlobStore) -> None:
+    first = blobs.put(b"Antrag")
+    before = blobs.path(first.sha256).stat().st_ino
+    tmp, again = written_temp_file(blobs, b"Antrag")
+
+    blobs.adopt_many([(tmp, again), written_temp_file(blobs, b"other")])
+
+    assert blobs.path(first.sha256).stat().st_ino == before
+    assert not tmp.exists()
