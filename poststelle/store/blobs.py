@@ -37,6 +37,17 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def _holds(path: Path, blob: StoredBlob) -> bool:
+    """Whether `path` is the whole blob: the common case, no file, costs one failed stat."""
+    try:
+        if path.stat().st_size != blob.size:
+            return False
+        with path.open("rb") as stored:
+            return hashlib.file_digest(stored, "sha256").hexdigest() == blob.sha256
+    except FileNotFoundError:
+        return False
+
+
 class BlobStore:
     """Files named by their SHA-256 under `root/ab/cdef…`; written to a temp file, fsynced,
     renamed into place, and the directory fsynced, so a blob is either whole or absent."""
@@ -85,35 +96,31 @@ class BlobStore:
     def adopt_many(self, files: Sequence[tuple[Path, StoredBlob]]) -> None:
         """Make written, closed temp files durable under their final names.
 
-        A file's content is on disk before its final name exists, so after a crash a final name
-        never shows a half-written blob (which a later identical message would take as stored).
-        One file: fsync it, rename it, fsync its directory. Several, where the system has
-        syncfs(2): one flush of the file system for all contents, the renames, one more for
-        the directories: two disk flushes for the batch instead of one per file and directory
-        (ten files: 0.9 ms instead of 3 ms on the development machine).
+        The files take their names first, then the disk is flushed: several files, where the
+        system has syncfs(2), in one flush of the file system (contents, inodes and names
+        together: ten files 0.5 ms here, against 3 ms for a fsync per file and directory);
+        one file by fsync of itself and its directory. A crash before the flush can leave a
+        name with a torn or empty file, never registered; so a name that exists is kept only
+        if its content is whole, else a new identical blob replaces it.
         """
-        many = len(files) > 1 and can_sync_filesystem()
-        if many:
-            sync_filesystem(self.root)
-        else:
-            for tmp, _ in files:
-                _fsync_file(tmp)
-        touched: set[Path] = set()
+        placed: list[Path] = []
         for tmp, blob in files:
             final = self.path(blob.sha256)
-            if final.exists():
+            if _holds(final, blob):
                 tmp.unlink(missing_ok=True)
-                continue
-            if final.parent not in self._fanned_out:
-                final.parent.mkdir(exist_ok=True, mode=0o700)
-                self._fanned_out.add(final.parent)
-            os.replace(tmp, final)  # made 0600 by temp_file
-            touched.add(final.parent)
-        if many and touched:
+            else:
+                if final.parent not in self._fanned_out:
+                    final.parent.mkdir(exist_ok=True, mode=0o700)
+                    self._fanned_out.add(final.parent)
+                os.replace(tmp, final)  # made 0600 by temp_file
+            placed.append(final)
+        if len(placed) > 1 and can_sync_filesystem():
             sync_filesystem(self.root)
-        else:
-            for directory in touched:
-                fsync_directory(directory)
+            return
+        for final in placed:
+            _fsync_file(final)
+        for directory in {final.parent for final in placed}:
+            fsync_directory(directory)
 
     def temp_file(self) -> tuple[int, Path]:
         """An open descriptor and a new path in the store's tmp dir (mode 0600), for streaming

@@ -81,7 +81,7 @@ def record_flushes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return events
 
 
-def test_one_file_is_flushed_before_its_final_name_exists(
+def test_one_file_is_named_then_flushed_with_its_directory(
     blobs: BlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tmp, blob = written_temp_file(blobs, b"Antrag")
@@ -89,12 +89,12 @@ def test_one_file_is_flushed_before_its_final_name_exists(
 
     blobs.adopt_many([(tmp, blob)])
 
-    assert events == ["fsync", "rename", "fsync"]  # the file, its name, its directory
+    assert events == ["rename", "fsync", "fsync"]  # its name, the file, its directory
     assert blobs.read(blob.sha256) == b"Antrag"
 
 
 @pytest.mark.skipif(not can_sync_filesystem(), reason="syncfs(2) is Linux's")
-def test_several_files_are_flushed_together_before_any_final_name_exists(
+def test_several_files_are_named_then_flushed_together(
     blobs: BlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = [written_temp_file(blobs, b"Antrag %d" % n) for n in range(3)]
@@ -102,7 +102,7 @@ def test_several_files_are_flushed_together_before_any_final_name_exists(
 
     blobs.adopt_many(files)
 
-    assert events == ["syncfs", "rename", "rename", "rename", "syncfs"]
+    assert events == ["rename", "rename", "rename", "syncfs"]
     assert [blobs.read(blob.sha256) for _, blob in files] == [b"Antrag %d" % n for n in range(3)]
     assert list((blobs.root / "tmp").iterdir()) == []
 
@@ -116,3 +116,17 @@ def test_a_blob_already_stored_is_not_replaced(blobs: BlobStore) -> None:
 
     assert blobs.path(first.sha256).stat().st_ino == before
     assert not tmp.exists()
+
+
+@pytest.mark.parametrize("left_by_a_crash", [b"", b"Antr", b"\0\0\0\0\0\0"])
+def test_a_torn_file_under_a_blobs_name_is_replaced_by_the_whole_blob(
+    blobs: BlobStore, left_by_a_crash: bytes
+) -> None:
+    tmp, blob = written_temp_file(blobs, b"Antrag")
+    final = blobs.path(blob.sha256)
+    final.parent.mkdir()
+    final.write_bytes(left_by_a_crash)  # named before a crash, its content never flushed
+
+    blobs.adopt_many([(tmp, blob)])
+
+    assert blobs.read(blob.sha256) == b"Antrag"
