@@ -191,18 +191,27 @@ def test_discarding_a_finished_spool_leaves_a_reused_descriptor_alone(blobs: Blo
     assert not spool.path.exists()
 
 
-def test_acceptance_goes_on_after_handing_on_broke(store: CountingStore, blobs: BlobStore) -> None:
+def test_acceptance_and_handing_on_go_on_after_handing_on_broke(
+    store: CountingStore, blobs: BlobStore
+) -> None:
+    handed_on: queue.Queue[Item] = queue.Queue()
+
     def accept(batch: Sequence[Submission]) -> list[Item | Exception]:
         return list(store.accept_many([(s.channel, s.envelope, blobs.put(b"x")) for s in batch]))
 
-    def broken(item: Item) -> None:
-        raise RuntimeError("the log is gone")
+    failures = [RuntimeError("the log is gone")]  # for the first item only
 
-    group = GroupCommit(accept, broken)
+    def hand_on(item: Item) -> None:
+        if failures:
+            raise failures.pop()
+        handed_on.put(item)
+
+    group = GroupCommit(accept, hand_on)
     first = group.submit(Submission(blobs.put(b"1"), Channel.SMTP, ENVELOPE)).result(10)
     second = group.submit(Submission(blobs.put(b"2"), Channel.SMTP, ENVELOPE)).result(10)
 
     assert [store.item(first.id), store.item(second.id)] == [first, second]
+    assert handed_on.get(timeout=10) == second
 
 
 def test_one_committer_thread_serves_every_batch_however_long_the_pauses(
