@@ -127,12 +127,12 @@ class StreamingSMTP(SMTP):
         if simple is not None:
             addr, rest = simple
         else:
+            parse = get_angle_addr if arg.lstrip().startswith("<") else get_addr_spec
             try:
-                parse = get_angle_addr if arg.lstrip().startswith("<") else get_addr_spec
                 address, rest = parse(arg)
-            except HeaderParseError:
-                return None, None
-            addr = address.addr_spec
+                addr = address.addr_spec
+            except (HeaderParseError, IndexError, AttributeError):  # `<`, `<a@[`: the email
+                return None, None  # package's private parser fails in more ways than it says
         local_part = addr.rpartition("@")[0]
         if self.local_part_limit and len(local_part) > self.local_part_limit:
             return None, None

@@ -133,6 +133,20 @@ def test_an_overlong_command_line_gets_500_and_the_session_goes_on(
     client.close()
 
 
+@pytest.mark.parametrize("path", ["<", "<a@[", '<"', "<@a:"])
+def test_a_path_that_cannot_be_read_gets_553_and_the_session_goes_on(
+    smtp_server: Installation, path: str
+) -> None:
+    client = opened(smtp_server)
+    malformed = b"553 5.1.3 Error: malformed address"  # aiosmtpd's reply to what it cannot read
+    assert client.command(f"MAIL FROM:{path}") == malformed
+    assert client.command("MAIL FROM:<buerger@example.org>").startswith(b"250")
+    assert client.command(f"RCPT TO:{path}") == malformed
+    assert client.command(f"RCPT TO:<bauamt@{DOMAIN}>").startswith(b"250")
+    assert client.command("QUIT").startswith(b"221")
+    client.close()
+
+
 def data_exchange(client: RawSmtp, body: bytes) -> bytes:
     assert client.command("DATA").startswith(b"354")
     client.send(body + b"\r\n.\r\n")
