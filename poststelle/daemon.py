@@ -8,7 +8,6 @@ import functools
 import signal
 import ssl
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -286,19 +285,10 @@ async def keep_intakes(
         await asyncio.get_running_loop().run_in_executor(None, child.wait)
 
 
-# Intake passes the GIL between the event loop and the committer thread several times per
-# message (each syscall); a thread back from one waited up to Python's default 5 ms for a loop
-# busy with other sessions. With 0.5 ms two intake processes took 5-10 % more messages in
-# alternating runs (`python -m bench intake`), and a CPU-bound stage thread in the embedded
-# default holds SMTP sessions up for less.
-GIL_SWITCH_SECONDS = 0.0005
-
-
 async def serve_intake(config: Config) -> None:
     """An extra intake process (`[smtp] processes`): SMTP on the shared port and nothing else.
     With Redis it hands items on at once; with the embedded broker the serve process's
     reconciler picks them up within `stale_after_seconds`."""
-    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     if config.broker.kind == "redis":
         intake = build_mailroom(config).intake
     else:
@@ -324,7 +314,6 @@ async def serve_intake(config: Config) -> None:
 
 async def serve(config: Config) -> None:
     """Run intake (SMTP, HTTP) and, on the embedded broker, the workers, until a signal."""
-    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     mailroom = build_mailroom(config)
     swept = mailroom.services.blobs.sweep_tmp(older_than_seconds=3600) + sweep_maildirs(
         [d.maildir for d in config.departments.values()] + [config.outbox.maildir], 3600
