@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from poststelle.ports import InboxDelivery, OutboundMessage
-from poststelle.store.sync import fsync_directory
+from poststelle.store.sync import fsync_path
 
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -56,7 +56,7 @@ class Maildir:
             final = self.root / "new" / name
             with contextlib.suppress(FileExistsError):  # placed concurrently: that copy counts
                 os.link(tmp, final)
-            fsync_directory(final.parent)
+            fsync_path(final.parent)
         finally:
             tmp.unlink(missing_ok=True)
         return final

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from poststelle.processes import host_tag, is_gone
-from poststelle.store.sync import can_sync_filesystem, fsync_directory, sync_filesystem
+from poststelle.store.sync import can_sync_filesystem, fsync_path, sync_filesystem
 
 CHUNK = 1 << 20
 
@@ -29,14 +29,6 @@ def _writer_is_gone(name: str) -> bool:
     return prefix == "in" and is_gone(tag, pid)
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _holds(path: Path, blob: StoredBlob) -> bool:
     """Whether `path` is the whole blob: the common case, no file, costs one failed stat."""
     try:
@@ -49,8 +41,9 @@ def _holds(path: Path, blob: StoredBlob) -> bool:
 
 
 class BlobStore:
-    """Files named by their SHA-256 under `root/ab/cdef…`; written to a temp file, fsynced,
-    renamed into place, and the directory fsynced, so a blob is either whole or absent."""
+    """Files named by their SHA-256 under `root/ab/cdef…`; written to a temp file, renamed
+    into place and flushed (`adopt_many`); a name never counts as a blob unless its content is
+    whole, so a blob is either whole or absent."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -98,7 +91,7 @@ class BlobStore:
 
         The files take their names first, then the disk is flushed: several files, where the
         system has syncfs(2), in one flush of the file system (contents, inodes and names
-        together: ten files 0.5 ms here, against 3 ms for a fsync per file and directory);
+        together: ten files in under 1 ms here, against 3 ms for a fsync per file and directory);
         one file by fsync of itself and its directory. A crash before the flush can leave a
         name with a torn or empty file, never registered; so a name that exists is kept only
         if its content is whole, else a new identical blob replaces it.
@@ -118,9 +111,9 @@ class BlobStore:
             sync_filesystem(self.root)
             return
         for final in placed:
-            _fsync_file(final)
+            fsync_path(final)
         for directory in {final.parent for final in placed}:
-            fsync_directory(directory)
+            fsync_path(directory)
 
     def temp_file(self) -> tuple[int, Path]:
         """An open descriptor and a new path in the store's tmp dir (mode 0600), for streaming
