@@ -60,8 +60,8 @@ class Mailroom:
     pipeline: Pipeline
     intake: Intake
 
-    def enqueue_first(self, item: Item) -> None:
-        self.pipeline.enqueue(self.config.pipeline[0], item.id)
+    def enqueue_first(self, items: Sequence[Item]) -> None:
+        self.pipeline.enqueue_many(self.config.pipeline[0], [item.id for item in items])
 
 
 def open_store(config: Config) -> SqlStore:
@@ -125,7 +125,7 @@ def build_mailroom(config: Config) -> Mailroom:
     dramatiq.set_broker(broker)
     pipeline = declare_actors(broker, STAGES, config.pipeline)
     mailroom_holder: list[Mailroom] = []
-    intake = Intake(store, blobs, lambda item: mailroom_holder[0].enqueue_first(item))
+    intake = Intake(store, blobs, lambda items: mailroom_holder[0].enqueue_first(items))
     mailroom = Mailroom(config, services, pipeline, intake)
     mailroom_holder.append(mailroom)
     return mailroom
@@ -293,7 +293,7 @@ async def serve_intake(config: Config) -> None:
         intake = build_mailroom(config).intake
     else:
         store = open_store(config)
-        intake = Intake(store, BlobStore(config.data_dir / "blobs"), lambda item: None)
+        intake = Intake(store, BlobStore(config.data_dir / "blobs"), lambda items: None)
     smtp_tls = None
     if config.smtp.starttls != "off":
         smtp_tls = tls_context(config.smtp.tls_certificate, config.smtp.tls_key)

@@ -49,17 +49,18 @@ class GroupCommit:
     """A committer thread makes concurrent submissions durable together.
 
     It takes everything pending as one batch (`commit`: the files flushed to disk together, one
-    database commit), tells each submitter, hands the items on (`after`), and waits for the
-    next. An event loop is woken once per batch, and the loop's own thread never waits for a
-    disk: sessions in an event loop and threads pass no lock between them per message. The
-    thread starts with the first submission and stays: the store keeps a connection per
-    thread, and a thread per idle spell would leave one connection behind each time.
+    database commit), tells each submitter, hands the batch's items on together (`after`), and
+    waits for the next. An event loop is woken once per batch, and the loop's own thread never
+    waits for a disk: sessions in an event loop and threads pass no lock between them per
+    message. The thread starts with the first submission and stays: the store keeps a
+    connection per thread, and a thread per idle spell would leave one connection behind each
+    time.
     """
 
     def __init__(
         self,
         commit: Callable[[Sequence[Submission]], list[Outcome]],
-        after: Callable[[Item], None],
+        after: Callable[[Sequence[Item]], None],
     ) -> None:
         self._commit = commit
         self._after = after
@@ -98,17 +99,17 @@ class GroupCommit:
             except Exception as exc:  # every submitter hears of it
                 outcomes = [exc] * len(batch)
             _tell([waiter for _, waiter in batch], outcomes)
-            for outcome in outcomes:
-                if isinstance(outcome, Item):
-                    self._hand_on(outcome)
+            items = [outcome for outcome in outcomes if isinstance(outcome, Item)]
+            if items:
+                self._hand_on(items)
 
-    def _hand_on(self, item: Item) -> None:
-        """Never lets an error end the thread: acceptance would stop for good. The item is
+    def _hand_on(self, items: Sequence[Item]) -> None:
+        """Never lets an error end the thread: acceptance would stop for good. The items are
         stored; the reconciler re-drives what was not handed on."""
         try:
-            self._after(item)
+            self._after(items)
         except Exception:
-            log.exception("intake.hand_on_failed", registry_number=item.registry_number)
+            log.exception("intake.hand_on_failed", registry_numbers=_numbers(items))
 
 
 def _tell(waiters: list[Waiter], outcomes: list[Outcome]) -> None:
@@ -137,7 +138,10 @@ class Intake:
     """
 
     def __init__(
-        self, store: SqlStore, blobs: BlobStore, on_accepted: Callable[[Item], None]
+        self,
+        store: SqlStore,
+        blobs: BlobStore,
+        on_accepted: Callable[[Sequence[Item]], None],
     ) -> None:
         self.store = store
         self.blobs = blobs
@@ -187,15 +191,20 @@ class Intake:
             outcomes[index] = item
         return [outcomes[index] for index in range(len(batch))]
 
-    def _hand_on(self, item: Item) -> None:
-        log.info(
-            "item.accepted",
-            registry_number=item.registry_number,
-            channel=item.channel.value,
-            size=item.size,
-            sha256=item.sha256,
-        )
+    def _hand_on(self, items: Sequence[Item]) -> None:
+        for item in items:
+            log.info(
+                "item.accepted",
+                registry_number=item.registry_number,
+                channel=item.channel.value,
+                size=item.size,
+                sha256=item.sha256,
+            )
         try:
-            self._on_accepted(item)
-        except Exception as exc:  # the reconciler re-drives it
-            log.warning("item.enqueue_failed", registry_number=item.registry_number, error=str(exc))
+            self._on_accepted(items)
+        except Exception as exc:  # the reconciler re-drives them
+            log.warning("item.enqueue_failed", registry_numbers=_numbers(items), error=str(exc))
+
+
+def _numbers(items: Sequence[Item]) -> list[str]:
+    return [item.registry_number for item in items]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (
     AgeLimit,
@@ -20,6 +19,7 @@ from dramatiq.middleware import (
 
 from poststelle.config import BrokerSettings
 from poststelle.pipeline import runner
+from poststelle.pipeline.redis_batch import BatchingRedisBroker
 from poststelle.pipeline.services import current
 from poststelle.pipeline.stage import StageFunction
 
@@ -34,6 +34,15 @@ class Pipeline:
 
     def enqueue(self, stage: str, item_id: str) -> None:
         self.actors[stage].send(item_id)
+
+    def enqueue_many(self, stage: str, item_ids: Sequence[str]) -> None:
+        """With Redis in one round trip; with the embedded broker one by one."""
+        messages = [self.actors[stage].message(item_id) for item_id in item_ids]
+        if isinstance(self.broker, BatchingRedisBroker):
+            self.broker.enqueue_many(messages)
+            return
+        for message in messages:
+            self.broker.enqueue(message)
 
     @property
     def queues(self) -> list[str]:
@@ -65,7 +74,7 @@ def make_broker(settings: BrokerSettings) -> dramatiq.Broker:
         # Dramatiq's defaults make that minutes. A pass rides on one command in ten (idle
         # workers poll about ten times a second): ~1 s after the 5 s of silence. The
         # store-driven reconciler covers what no queue holds.
-        return RedisBroker(  # type: ignore[no-untyped-call]
+        return BatchingRedisBroker(  # type: ignore[no-untyped-call]
             url=settings.url,
             middleware=middleware,
             namespace="poststelle",

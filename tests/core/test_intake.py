@@ -65,7 +65,7 @@ def temp_files(blobs: BlobStore) -> list[Path]:
 def test_a_spool_is_durable_in_the_blob_store_and_registered_when_acceptance_returns(
     store: CountingStore, blobs: BlobStore
 ) -> None:
-    handed_on: queue.SimpleQueue[Item] = queue.SimpleQueue()
+    handed_on: queue.SimpleQueue[Sequence[Item]] = queue.SimpleQueue()
     intake = Intake(store, blobs, handed_on.put)
 
     item = asyncio.run(intake.accept_spool(spool_of(blobs, b"Hallo"), Channel.SMTP, ENVELOPE))
@@ -73,13 +73,14 @@ def test_a_spool_is_durable_in_the_blob_store_and_registered_when_acceptance_ret
     assert blobs.read(item.sha256) == b"Hallo"
     assert store.item(item.id) == item
     assert temp_files(blobs) == []
-    assert handed_on.get(timeout=10) == item  # just after the submitter is told
+    assert handed_on.get(timeout=10) == [item]  # just after the submitter is told
 
 
-def test_sessions_that_finish_together_share_one_commit(
+def test_sessions_that_finish_together_share_one_commit_and_are_handed_on_together(
     store: CountingStore, blobs: BlobStore
 ) -> None:
-    intake = Intake(store, blobs, lambda item: None)
+    handed_on: queue.SimpleQueue[Sequence[Item]] = queue.SimpleQueue()
+    intake = Intake(store, blobs, handed_on.put)
     store.hold_first.clear()  # the first commit waits until the others have queued up
 
     async def ten_sessions() -> list[Item]:
@@ -102,12 +103,13 @@ def test_sessions_that_finish_together_share_one_commit(
     assert store.batches == [1, 9]
     assert len({item.registry_number for item in items}) == 10
     assert all(blobs.exists(item.sha256) for item in items)
+    assert [handed_on.get(timeout=10), handed_on.get(timeout=10)] == [items[:1], items[1:]]
 
 
 def test_a_spool_that_cannot_be_made_durable_fails_alone(
     store: CountingStore, blobs: BlobStore
 ) -> None:
-    intake = Intake(store, blobs, lambda item: None)
+    intake = Intake(store, blobs, lambda items: None)
     store.hold_first.clear()
     broken = spool_of(blobs, b"broken")
     os.close(broken.fd)  # its fsync will fail with EBADF
@@ -132,7 +134,7 @@ def test_a_spool_that_cannot_be_made_durable_fails_alone(
 def test_a_failed_commit_answers_every_submitter_and_leaves_no_temp_file(
     store: CountingStore, blobs: BlobStore
 ) -> None:
-    intake = Intake(store, blobs, lambda item: None)
+    intake = Intake(store, blobs, lambda items: None)
     store.fail_next = True
 
     with pytest.raises(OSError, match="database unavailable"):
@@ -148,7 +150,7 @@ def test_a_session_that_goes_away_still_has_its_item_accepted(
     store: CountingStore, blobs: BlobStore
 ) -> None:
     handed_on = threading.Event()
-    intake = Intake(store, blobs, lambda item: handed_on.set())
+    intake = Intake(store, blobs, lambda items: handed_on.set())
     store.hold_first.clear()
 
     async def hang_up() -> None:
@@ -169,7 +171,7 @@ def test_a_session_that_goes_away_still_has_its_item_accepted(
 def test_a_broker_that_refuses_does_not_undo_acceptance(
     store: CountingStore, blobs: BlobStore
 ) -> None:
-    def broker_down(item: Item) -> None:
+    def broker_down(items: Sequence[Item]) -> None:
         raise ConnectionError("redis is down")
 
     intake = Intake(store, blobs, broker_down)
@@ -194,24 +196,24 @@ def test_discarding_a_finished_spool_leaves_a_reused_descriptor_alone(blobs: Blo
 def test_acceptance_and_handing_on_go_on_after_handing_on_broke(
     store: CountingStore, blobs: BlobStore
 ) -> None:
-    handed_on: queue.Queue[Item] = queue.Queue()
+    handed_on: queue.Queue[Sequence[Item]] = queue.Queue()
 
     def accept(batch: Sequence[Submission]) -> list[Item | Exception]:
         return list(store.accept_many([(s.channel, s.envelope, blobs.put(b"x")) for s in batch]))
 
-    failures = [RuntimeError("the log is gone")]  # for the first item only
+    failures = [RuntimeError("the log is gone")]  # for the first batch only
 
-    def hand_on(item: Item) -> None:
+    def hand_on(items: Sequence[Item]) -> None:
         if failures:
             raise failures.pop()
-        handed_on.put(item)
+        handed_on.put(items)
 
     group = GroupCommit(accept, hand_on)
     first = group.submit(Submission(blobs.put(b"1"), Channel.SMTP, ENVELOPE)).result(10)
     second = group.submit(Submission(blobs.put(b"2"), Channel.SMTP, ENVELOPE)).result(10)
 
     assert [store.item(first.id), store.item(second.id)] == [first, second]
-    assert handed_on.get(timeout=10) == second
+    assert handed_on.get(timeout=10) == [second]
 
 
 def test_one_committer_thread_serves_every_batch_however_long_the_pauses(
@@ -224,7 +226,7 @@ def test_one_committer_thread_serves_every_batch_however_long_the_pauses(
         committers.add(threading.current_thread())
         return list(store.accept_many([(s.channel, s.envelope, blobs.put(b"x")) for s in batch]))
 
-    group = GroupCommit(accept, lambda item: None)
+    group = GroupCommit(accept, lambda items: None)
     for n in range(2):
         group.submit(Submission(blobs.put(b"%d" % n), Channel.SMTP, ENVELOPE)).result(10)
         time.sleep(2.5)  # an idle spell (an earlier version ended its thread after 2 s)
