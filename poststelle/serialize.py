@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import enum
+import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -35,6 +36,14 @@ def from_jsonable(cls: type[T], data: Any) -> T:
     return typing.cast(T, _build(cls, data))
 
 
+@functools.cache
+def _fields(tp: type) -> tuple[tuple[str, Any], ...]:
+    """A dataclass's fields with their resolved types: resolving them (`get_type_hints`) costs
+    more than building the record."""
+    hints = get_type_hints(tp)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(tp))
+
+
 def _build(tp: Any, data: Any) -> Any:
     origin = get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -56,12 +65,7 @@ def _build(tp: Any, data: Any) -> Any:
         return data
     if isinstance(tp, type):
         if dataclasses.is_dataclass(tp):
-            hints = get_type_hints(tp)
-            kwargs = {
-                f.name: _build(hints[f.name], data[f.name])
-                for f in dataclasses.fields(tp)
-                if f.name in data
-            }
+            kwargs = {name: _build(hint, data[name]) for name, hint in _fields(tp) if name in data}
             return tp(**kwargs)
         if issubclass(tp, enum.Enum):
             return tp(data)
