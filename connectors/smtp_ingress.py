@@ -20,7 +20,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from connectors.smtp_data import Block, DataReader
 from poststelle.config import SmtpSettings
-from poststelle.intake import Intake
+from poststelle.intake import Acceptance
 from poststelle.model import Channel
 from poststelle.model import Envelope as ItemEnvelope
 from poststelle.store.spool import Spool
@@ -208,7 +208,7 @@ class SmtpIngress:
     def __init__(
         self,
         settings: SmtpSettings,
-        intake: Intake,
+        intake: Acceptance,
         accepts_recipient: Callable[[str], bool],
     ) -> None:
         self.settings = settings

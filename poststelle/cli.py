@@ -9,13 +9,14 @@ import os
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from poststelle.config import Config, load_config
 from poststelle.logs import configure_logging
 from poststelle.tomlfile import TomlError
 
 DEFAULT_CONFIG = "poststelle.toml"
+T = TypeVar("T")
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -30,14 +31,14 @@ def _config(args: argparse.Namespace) -> Config:
 GIL_SWITCH_SECONDS = 0.0005
 
 
-def run_daemon(main: Coroutine[Any, Any, None]) -> None:
+def run_daemon(main: Coroutine[Any, Any, T]) -> T:
     """The long-running intake commands run on uvloop (libuv's event loop, in C): in
     alternating runs of `python -m bench intake` it took ~0.1 ms less CPU per message than
     asyncio's and 5-20 % more messages per second."""
     import uvloop
 
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
-    uvloop.run(main)
+    return uvloop.run(main)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -89,8 +90,7 @@ def cmd_intake(args: argparse.Namespace) -> int:
 
     config = _config(args)
     configure_logging(config.log_format)
-    run_daemon(serve_intake(config))
-    return 0
+    return run_daemon(serve_intake(config, args.committer_fd))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -298,9 +298,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run intake, HTTP and (embedded) workers").set_defaults(
         func=cmd_serve
     )
-    sub.add_parser(
-        "intake", help="an extra SMTP intake process on the shared port (started by serve)"
-    ).set_defaults(func=cmd_intake)
+    intake = sub.add_parser(
+        "intake", help="an SMTP intake process on the shared port (started by serve)"
+    )
+    intake.add_argument(
+        "--committer-fd",
+        type=int,
+        required=True,
+        help="the descriptor of the link to serve's committer, which serve hands its intakes",
+    )
+    intake.set_defaults(func=cmd_intake)
 
     worker = sub.add_parser("worker", help="run pipeline workers for the Redis broker")
     worker.add_argument("--processes", type=int, default=1)

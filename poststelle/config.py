@@ -41,7 +41,7 @@ class SmtpSettings:
     tls_key: Path
     max_message_bytes: int
     timeout_seconds: int
-    processes: int = 1  # intake processes sharing the port (SO_REUSEPORT); serve starts them
+    processes: int = 1  # above 1: serve starts that many intake processes on the port
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import signal
+import socket
 import ssl
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,7 @@ from connectors.maildir import MaildirInbox, MaildirOutbox, sweep_maildirs
 from connectors.smtp_ingress import SmtpIngress, start_smtp, tls_context
 from connectors.smtp_relay import RelaySettings, SmtpRelay
 from poststelle.accounts import Accounts
+from poststelle.committer import RemoteIntake, serve_link
 from poststelle.config import Config
 from poststelle.decision.procedures import load_procedure_policy
 from poststelle.followups import settle_owed
@@ -266,34 +268,43 @@ def reload_tls(
 
 
 async def keep_intakes(
-    config: Config, children: list[subprocess.Popen[bytes]], stop: asyncio.Event
+    config: Config, intake: Intake, children: list[subprocess.Popen[bytes]], stop: asyncio.Event
 ) -> None:
-    """Keep `[smtp] processes - 1` extra intake processes on the shared port; restart one that
-    dies; stop them with the serve process."""
-    wanted = config.smtp.processes - 1
-    children += [spawn(config.path, "intake") for _ in range(wanted)]
+    """Keep `[smtp] processes` intake processes on the shared port, each linked to this
+    process's committer (`poststelle.committer`); restart one that dies, with a new link;
+    stop them with the serve process."""
+    links: set[asyncio.Task[None]] = set()
+
+    def start() -> subprocess.Popen[bytes]:
+        ours, theirs = socket.socketpair()
+        with theirs:
+            fd = theirs.fileno()
+            child = spawn(config.path, "intake", "--committer-fd", str(fd), pass_fds=(fd,))
+        link = asyncio.create_task(serve_link(ours, intake))
+        links.add(link)
+        link.add_done_callback(links.discard)
+        return child
+
+    children += [start() for _ in range(config.smtp.processes)]
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.5)
         for index, child in enumerate(children):
             if child.poll() is not None and not stop.is_set():
                 log.warning("intake.died", pid=child.pid, code=child.returncode)
-                children[index] = spawn(config.path, "intake")
+                children[index] = start()
     for child in children:
         child.send_signal(signal.SIGTERM)
     for child in children:
         await asyncio.get_running_loop().run_in_executor(None, child.wait)
+    await asyncio.gather(*links)
 
 
-async def serve_intake(config: Config) -> None:
-    """An extra intake process (`[smtp] processes`): SMTP on the shared port and nothing else.
-    With Redis it hands items on at once; with the embedded broker the serve process's
-    reconciler picks them up within `stale_after_seconds`."""
-    if config.broker.kind == "redis":
-        intake = build_mailroom(config).intake
-    else:
-        store = open_store(config)
-        intake = Intake(store, BlobStore(config.data_dir / "blobs"), lambda items: None)
+async def serve_intake(config: Config, committer_fd: int) -> int:
+    """An intake process started by serve (`[smtp] processes` above one): SMTP on the shared
+    port; serve's committer makes each message an item, over the link on `committer_fd`.
+    Ends with serve: a closed link is exit code 1."""
+    intake = await RemoteIntake.connect(BlobStore(config.data_dir / "blobs"), committer_fd)
     smtp_tls = None
     if config.smtp.starttls != "off":
         smtp_tls = tls_context(config.smtp.tls_certificate, config.smtp.tls_key)
@@ -306,10 +317,17 @@ async def serve_intake(config: Config) -> None:
     if smtp_tls is not None:
         loop.add_signal_handler(signal.SIGHUP, reload_tls, smtp_tls, config)
     log.info("intake.listening", smtp=f"{config.smtp.host}:{config.smtp.port}")
-    await stop.wait()
+    await asyncio.wait(
+        [asyncio.create_task(stop.wait()), asyncio.create_task(intake.gone.wait())],
+        return_when=asyncio.FIRST_COMPLETED,
+    )
     server.close()
+    if not stop.is_set():
+        log.error("intake.committer_gone")
+        return 1
     await server.wait_closed()
-    intake.store.close()
+    await intake.close()
+    return 0
 
 
 async def serve(config: Config) -> None:
@@ -321,9 +339,10 @@ async def serve(config: Config) -> None:
     smtp_tls = None
     if config.smtp.starttls != "off":
         smtp_tls = tls_context(config.smtp.tls_certificate, config.smtp.tls_key)
-    ingress = SmtpIngress(config.smtp, mailroom.intake, config.accepts_recipient)
-    shared = config.smtp.processes > 1
-    smtp_server = await start_smtp(config.smtp, ingress, smtp_tls, reuse_port=shared)
+    smtp_server = None
+    if config.smtp.processes == 1:
+        ingress = SmtpIngress(config.smtp, mailroom.intake, config.accepts_recipient)
+        smtp_server = await start_smtp(config.smtp, ingress, smtp_tls)
     http = uvicorn.Server(
         uvicorn.Config(
             web_app(mailroom),
@@ -341,7 +360,9 @@ async def serve(config: Config) -> None:
     if smtp_tls is not None:
         loop.add_signal_handler(signal.SIGHUP, reload_tls, smtp_tls, config, intakes)
     http_task = asyncio.create_task(http.serve())
-    keeper = asyncio.create_task(keep_intakes(config, intakes, stop))
+    keeper = None
+    if smtp_server is None:
+        keeper = asyncio.create_task(keep_intakes(config, mailroom.intake, intakes, stop))
     with contextlib.ExitStack() as stack:
         if config.broker.kind == "embedded":
             stack.enter_context(embedded_worker(mailroom))
@@ -362,13 +383,15 @@ async def serve(config: Config) -> None:
             log.warning("scanner.none", detail="no malware scanner is configured ([scanner])")
         await stop.wait()
         log.info("poststelle.stopping")
-        smtp_server.close()
-        await smtp_server.wait_closed()
+        if smtp_server is not None:
+            smtp_server.close()
+            await smtp_server.wait_closed()
         http.should_exit = True
         await http_task
         await reconciler
         await refresher
-        await keeper
+        if keeper is not None:
+            await keeper
     mailroom.services.store.close()
 
 

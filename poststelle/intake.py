@@ -8,12 +8,13 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
 from poststelle.model import Channel, Envelope, Item
 from poststelle.store.blobs import BlobStore, StoredBlob
-from poststelle.store.spool import Spool
+from poststelle.store.spool import Spool, SpooledFile
 from poststelle.store.sql import SqlStore
 
 log = structlog.get_logger("poststelle.intake")
@@ -21,9 +22,18 @@ log = structlog.get_logger("poststelle.intake")
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    content: Spool | StoredBlob  # a spool still to be made durable, or a blob already stored
+    # a spool still open, a spool closed (here or by an intake process), or a stored blob
+    content: Spool | SpooledFile | StoredBlob
     channel: Channel
     envelope: Envelope
+
+
+class Acceptance(Protocol):
+    """What an ingress needs: a blob store to spool into, and a spool made an item."""
+
+    blobs: BlobStore
+
+    async def accept_spool(self, spool: Spool, channel: Channel, envelope: Envelope) -> Item: ...
 
 
 Outcome = Item | Exception
@@ -152,6 +162,12 @@ class Intake:
         """From an event loop: adopt and register a spool in the committer thread."""
         return await self._group.submit_async(Submission(spool, channel, envelope))
 
+    def submit_spooled(
+        self, spooled: SpooledFile, channel: Channel, envelope: Envelope
+    ) -> asyncio.Future[Item]:
+        """From an event loop: adopt and register a file an intake process spooled."""
+        return self._group.submit_async(Submission(spooled, channel, envelope))
+
     def accept_spool_blocking(self, spool: Spool, channel: Channel, envelope: Envelope) -> Item:
         return self._group.submit(Submission(spool, channel, envelope)).result()
 
@@ -162,30 +178,31 @@ class Intake:
     def _commit(self, batch: Sequence[Submission]) -> list[Outcome]:
         outcomes: dict[int, Outcome] = {}
         stored: list[tuple[int, StoredBlob]] = []
-        spools: list[tuple[Spool, StoredBlob]] = []
+        files: list[SpooledFile] = []
         for index, submission in enumerate(batch):
             content = submission.content
             if isinstance(content, StoredBlob):
                 stored.append((index, content))
                 continue
-            try:
-                blob = content.finish()
-            except OSError as exc:
-                content.discard()
-                outcomes[index] = exc
-                continue
-            spools.append((content, blob))
-            stored.append((index, blob))
+            if isinstance(content, Spool):
+                try:
+                    content = SpooledFile(content.path, content.finish())
+                except OSError as exc:
+                    content.discard()
+                    outcomes[index] = exc
+                    continue
+            files.append(content)
+            stored.append((index, content.blob))
         if not stored:
             return [outcomes[index] for index in range(len(batch))]
         try:
-            self.blobs.adopt_many([(spool.path, blob) for spool, blob in spools])
+            self.blobs.adopt_many([(file.path, file.blob) for file in files])
             items = self.store.accept_many(
                 [(batch[i].channel, batch[i].envelope, blob) for i, blob in stored]
             )
         except Exception:
-            for spool, _ in spools:
-                spool.discard()
+            for file in files:
+                file.discard()
             raise
         for (index, _), item in zip(stored, items, strict=True):
             outcomes[index] = item

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -16,10 +17,14 @@ log = structlog.get_logger("poststelle.supervisor")
 RESTART_PAUSE_SECONDS = 0.5
 
 
-def spawn(config: Path, command: str) -> subprocess.Popen[bytes]:
-    """`poststelle --config CONFIG COMMAND` as a child of this process."""
+def spawn(
+    config: Path, command: str, *arguments: str, pass_fds: Sequence[int] = ()
+) -> subprocess.Popen[bytes]:
+    """`poststelle --config CONFIG COMMAND ARGUMENTS…` as a child of this process, inheriting
+    the descriptors `pass_fds`."""
     return subprocess.Popen(
-        [sys.executable, "-m", "poststelle.cli", "--config", str(config), command]
+        [sys.executable, "-m", "poststelle.cli", "--config", str(config), command, *arguments],
+        pass_fds=pass_fds,
     )
 
 

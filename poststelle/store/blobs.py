@@ -127,6 +127,14 @@ class BlobStore:
             except FileExistsError:
                 continue
 
+    def temp_path(self, name: str) -> Path:
+        """The temp file `name` that another process of this installation wrote; ValueError
+        for a name that is not one of theirs or no file."""
+        path = self._tmp / name
+        if not name.startswith("in-") or path.name != name or not path.is_file():
+            raise ValueError(f"no temp file {name!r} in the blob store")
+        return path
+
     def read(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
 

@@ -61,3 +61,15 @@ class Spool:
     def open(cls, blobs: BlobStore) -> Spool:
         fd, path = blobs.temp_file()
         return cls(fd, path, hashlib.sha256())
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledFile:
+    """A finished spool, closed and named, waiting to be adopted: by the process that wrote
+    it, or by serve's committer for an intake process."""
+
+    path: Path
+    blob: StoredBlob
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -130,3 +130,18 @@ def test_a_torn_file_under_a_blobs_name_is_replaced_by_the_whole_blob(
     blobs.adopt_many([(tmp, blob)])
 
     assert blobs.read(blob.sha256) == b"Antrag"
+
+
+@pytest.mark.parametrize("name", ["../in-x", "in-x/../../etc", "in-missing", "other", ""])
+def test_a_temp_path_is_only_an_existing_temp_file_of_the_store(
+    blobs: BlobStore, name: str
+) -> None:
+    with pytest.raises(ValueError, match="no temp file"):
+        blobs.temp_path(name)
+
+
+def test_a_temp_path_names_a_spool_another_process_wrote(blobs: BlobStore) -> None:
+    fd, path = blobs.temp_file()
+    os.close(fd)
+
+    assert blobs.temp_path(path.name) == path

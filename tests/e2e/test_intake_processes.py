@@ -1,13 +1,15 @@
-"""Several intake processes share the SMTP port: every message gets its 250 and a gap-free
-registry number, and every item reaches its department once."""
+"""Several intake processes share the SMTP port and serve's committer: every message gets its
+250 and a gap-free registry number, every item reaches its department once, and the intake
+processes end with serve."""
 
 from __future__ import annotations
 
 import smtplib
+import subprocess
 import threading
 from collections.abc import Callable
 
-from tests.e2e.conftest import DOMAIN, Installation, Server, wait_for
+from tests.e2e.conftest import DOMAIN, Installation, Server, port_open, wait_for
 from tests.e2e.test_walking_skeleton import message
 
 SESSIONS = 8
@@ -18,9 +20,6 @@ def test_two_intake_processes_share_the_port(
     installation: Installation, start: Callable[..., Server]
 ) -> None:
     installation.edit_config(r"^(max_message_bytes = \d+)$", r"\1\nprocesses = 2")
-    installation.edit_config(
-        r'^(kind = "embedded")$', r"\1\nstale_after_seconds = 1\nreconcile_interval_seconds = 0.5"
-    )
     server = start(installation).wait_listening()
     wait_for(lambda: "intake.listening" in server.output(), 30, "the second intake process")
     numbers: list[str] = []
@@ -51,3 +50,25 @@ def test_two_intake_processes_share_the_port(
     )
     year = registry[0].split("-")[0]
     assert registry == [f"{year}-{n:06d}" for n in range(1, total + 1)]
+
+
+def intake_processes(installation: Installation) -> list[int]:
+    found = subprocess.run(
+        ["pgrep", "-f", "--", f"--config {installation.config} intake"],
+        capture_output=True,
+        text=True,
+    )
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def test_the_intake_processes_end_when_serve_is_killed(
+    installation: Installation, start: Callable[..., Server]
+) -> None:
+    installation.edit_config(r"^(max_message_bytes = \d+)$", r"\1\nprocesses = 2")
+    server = start(installation).wait_listening()
+    wait_for(lambda: len(intake_processes(installation)) == 2, 30, "two intake processes")
+
+    server.kill()
+
+    wait_for(lambda: intake_processes(installation) == [], 15, "the intake processes to end")
+    assert not port_open(installation.smtp_port)

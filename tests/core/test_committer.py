@@ -1,0 +1,198 @@
+"""The link between an intake process and serve's committer: what one spools, the other makes
+an item, and each side learns when the other is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from poststelle.committer import CommitterGone, RemoteIntake, serve_link
+from poststelle.intake import Intake
+from poststelle.model import Channel, Envelope, Item
+from poststelle.store.backends import SqliteBackend
+from poststelle.store.blobs import BlobStore, StoredBlob
+from poststelle.store.spool import Spool
+from poststelle.store.sql import SqlStore
+
+ENVELOPE = Envelope(
+    sender="buerger@example.org",
+    recipients=("poststelle@amt.example", "bauamt@amt.example"),
+    peer="127.0.0.1:40000",
+    helo="client.example",
+    tls=True,
+    metadata={"note": "ümlaut"},
+)
+
+
+class HeldStore(SqlStore):
+    """The real store, whose acceptance can be held open or made to fail once."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(SqliteBackend(path))
+        self.go = threading.Event()
+        self.go.set()
+        self.entered = threading.Event()
+        self.fail_next = False
+
+    def accept_many(
+        self, submissions: Sequence[tuple[Channel, Envelope, StoredBlob]]
+    ) -> list[Item]:
+        self.entered.set()
+        self.go.wait(10)
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError("database unavailable")
+        return super().accept_many(submissions)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> HeldStore:
+    s = HeldStore(tmp_path / "db.sqlite3")
+    s.migrate()
+    return s
+
+
+@dataclass
+class Linked:
+    remote: RemoteIntake
+    handed_on: list[Item]
+    link: asyncio.Task[None]
+
+
+@asynccontextmanager
+async def linked(store: SqlStore, blobs: BlobStore) -> AsyncIterator[Linked]:
+    """serve's end (a committer over the real store) and an intake process's end, joined by
+    a socket pair as serve joins them."""
+    handed_on: list[Item] = []
+    intake = Intake(store, blobs, handed_on.extend)
+    ours, theirs = socket.socketpair()
+    link = asyncio.create_task(serve_link(ours, intake))
+    remote = await RemoteIntake.connect(blobs, theirs.detach())
+    try:
+        yield Linked(remote, handed_on, link)
+    finally:
+        link.cancel()
+        await asyncio.gather(link, return_exceptions=True)
+
+
+def spool_of(blobs: BlobStore, data: bytes) -> Spool:
+    spool = Spool.open(blobs)
+    spool.write(data)
+    return spool
+
+
+def temp_files(blobs: BlobStore) -> list[Path]:
+    return list((blobs.root / "tmp").iterdir())
+
+
+def test_a_spool_sent_over_the_link_is_durable_and_registered_when_acceptance_returns(
+    store: HeldStore, blobs: BlobStore
+) -> None:
+    async def accept() -> tuple[Item, list[Item]]:
+        async with linked(store, blobs) as ends:
+            item = await ends.remote.accept_spool(spool_of(blobs, b"Hallo"), Channel.SMTP, ENVELOPE)
+            return item, ends.handed_on
+
+    item, handed_on = asyncio.run(accept())
+
+    assert store.item(item.id) == item  # the intake process's view is the store's
+    assert item.envelope == ENVELOPE
+    assert blobs.read(item.sha256) == b"Hallo"
+    assert temp_files(blobs) == []
+    assert handed_on == [item]
+
+
+def test_a_request_for_a_file_that_is_no_spool_fails_alone(
+    store: HeldStore, blobs: BlobStore
+) -> None:
+    store.go.clear()  # both requests reach the committer before it commits
+
+    async def two_sessions() -> list[Item | BaseException]:
+        async with linked(store, blobs) as ends:
+            vanished = spool_of(blobs, b"vanished")
+            vanished.path.unlink()  # the name it will send names no file
+            good = asyncio.ensure_future(
+                ends.remote.accept_spool(spool_of(blobs, b"good"), Channel.SMTP, ENVELOPE)
+            )
+            bad = asyncio.ensure_future(ends.remote.accept_spool(vanished, Channel.SMTP, ENVELOPE))
+            await asyncio.sleep(0.2)
+            store.go.set()
+            return list(await asyncio.gather(good, bad, return_exceptions=True))
+
+    good, bad = asyncio.run(two_sessions())
+
+    assert isinstance(good, Item) and blobs.read(good.sha256) == b"good"
+    assert isinstance(bad, OSError) and "no temp file" in str(bad)
+    assert [item.id for item in store.items()] == [good.id]
+
+
+def test_a_failed_commit_reaches_the_intake_process_and_leaves_no_file(
+    store: HeldStore, blobs: BlobStore
+) -> None:
+    store.fail_next = True
+
+    async def accept() -> None:
+        async with linked(store, blobs) as ends:
+            await ends.remote.accept_spool(spool_of(blobs, b"lost?"), Channel.SMTP, ENVELOPE)
+
+    with pytest.raises(OSError, match="database unavailable"):
+        asyncio.run(accept())
+
+    assert temp_files(blobs) == []
+    assert store.items() == []
+
+
+def test_a_session_that_goes_away_still_has_its_item_accepted(
+    store: HeldStore, blobs: BlobStore
+) -> None:
+    store.go.clear()
+
+    async def hang_up_then_send_another() -> Item:
+        async with linked(store, blobs) as ends:
+            session = asyncio.ensure_future(
+                ends.remote.accept_spool(spool_of(blobs, b"bye"), Channel.SMTP, ENVELOPE)
+            )
+            await asyncio.to_thread(store.entered.wait, 10)
+            session.cancel()
+            store.go.set()
+            return await ends.remote.accept_spool(spool_of(blobs, b"next"), Channel.SMTP, ENVELOPE)
+
+    after = asyncio.run(hang_up_then_send_another())
+
+    assert sorted(blobs.read(item.sha256) for item in store.items()) == [b"bye", b"next"]
+    assert store.item(after.id) == after
+
+
+def test_when_the_committer_goes_away_the_intake_process_hears_it(
+    store: HeldStore, blobs: BlobStore
+) -> None:
+    store.go.clear()  # the first submission stays in the committer
+
+    async def lose_the_committer() -> tuple[BaseException | Item, BaseException | Item, bool]:
+        async with linked(store, blobs) as ends:
+            waiting = asyncio.ensure_future(
+                ends.remote.accept_spool(spool_of(blobs, b"pending"), Channel.SMTP, ENVELOPE)
+            )
+            await asyncio.to_thread(store.entered.wait, 10)
+            ends.link.cancel()  # serve's end closes
+            await asyncio.wait_for(ends.remote.gone.wait(), 10)
+            late = spool_of(blobs, b"late")
+            after = await asyncio.gather(
+                ends.remote.accept_spool(late, Channel.SMTP, ENVELOPE), return_exceptions=True
+            )
+            store.go.set()
+            pending = await asyncio.wait_for(asyncio.gather(waiting, return_exceptions=True), 10)
+            return pending[0], after[0], late.path.exists()
+
+    pending, after, late_file_left = asyncio.run(lose_the_committer())
+
+    assert isinstance(pending, CommitterGone)
+    assert isinstance(after, CommitterGone)
+    assert not late_file_left
