@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +15,9 @@ import pytest
 from poststelle.committer import CommitterGone, RemoteIntake, serve_link
 from poststelle.intake import Intake
 from poststelle.model import Channel, Envelope, Item
-from poststelle.store.backends import SqliteBackend
-from poststelle.store.blobs import BlobStore, StoredBlob
-from poststelle.store.spool import Spool
+from poststelle.store.blobs import BlobStore
 from poststelle.store.sql import SqlStore
+from tests.support.acceptance import CountingStore, counting_store, spool_of, temp_files
 
 ENVELOPE = Envelope(
     sender="buerger@example.org",
@@ -31,32 +29,9 @@ ENVELOPE = Envelope(
 )
 
 
-class HeldStore(SqlStore):
-    """The real store, whose acceptance can be held open or made to fail once."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(SqliteBackend(path))
-        self.go = threading.Event()
-        self.go.set()
-        self.entered = threading.Event()
-        self.fail_next = False
-
-    def accept_many(
-        self, submissions: Sequence[tuple[Channel, Envelope, StoredBlob]]
-    ) -> list[Item]:
-        self.entered.set()
-        self.go.wait(10)
-        if self.fail_next:
-            self.fail_next = False
-            raise OSError("database unavailable")
-        return super().accept_many(submissions)
-
-
 @pytest.fixture
-def store(tmp_path: Path) -> HeldStore:
-    s = HeldStore(tmp_path / "db.sqlite3")
-    s.migrate()
-    return s
+def store(tmp_path: Path) -> CountingStore:
+    return counting_store(tmp_path / "db.sqlite3")
 
 
 @dataclass
@@ -82,18 +57,8 @@ async def linked(store: SqlStore, blobs: BlobStore) -> AsyncIterator[Linked]:
         await asyncio.gather(link, return_exceptions=True)
 
 
-def spool_of(blobs: BlobStore, data: bytes) -> Spool:
-    spool = Spool.open(blobs)
-    spool.write(data)
-    return spool
-
-
-def temp_files(blobs: BlobStore) -> list[Path]:
-    return list((blobs.root / "tmp").iterdir())
-
-
 def test_a_spool_sent_over_the_link_is_durable_and_registered_when_acceptance_returns(
-    store: HeldStore, blobs: BlobStore
+    store: CountingStore, blobs: BlobStore
 ) -> None:
     async def accept() -> tuple[Item, list[Item]]:
         async with linked(store, blobs) as ends:
@@ -110,9 +75,9 @@ def test_a_spool_sent_over_the_link_is_durable_and_registered_when_acceptance_re
 
 
 def test_a_request_for_a_file_that_is_no_spool_fails_alone(
-    store: HeldStore, blobs: BlobStore
+    store: CountingStore, blobs: BlobStore
 ) -> None:
-    store.go.clear()  # both requests reach the committer before it commits
+    store.hold_first.clear()  # both requests reach the committer before it commits
 
     async def two_sessions() -> list[Item | BaseException]:
         async with linked(store, blobs) as ends:
@@ -123,7 +88,7 @@ def test_a_request_for_a_file_that_is_no_spool_fails_alone(
             )
             bad = asyncio.ensure_future(ends.remote.accept_spool(vanished, Channel.SMTP, ENVELOPE))
             await asyncio.sleep(0.2)
-            store.go.set()
+            store.hold_first.set()
             return list(await asyncio.gather(good, bad, return_exceptions=True))
 
     good, bad = asyncio.run(two_sessions())
@@ -134,7 +99,7 @@ def test_a_request_for_a_file_that_is_no_spool_fails_alone(
 
 
 def test_a_failed_commit_reaches_the_intake_process_and_leaves_no_file(
-    store: HeldStore, blobs: BlobStore
+    store: CountingStore, blobs: BlobStore
 ) -> None:
     store.fail_next = True
 
@@ -150,9 +115,9 @@ def test_a_failed_commit_reaches_the_intake_process_and_leaves_no_file(
 
 
 def test_a_session_that_goes_away_still_has_its_item_accepted(
-    store: HeldStore, blobs: BlobStore
+    store: CountingStore, blobs: BlobStore
 ) -> None:
-    store.go.clear()
+    store.hold_first.clear()
 
     async def hang_up_then_send_another() -> Item:
         async with linked(store, blobs) as ends:
@@ -161,7 +126,7 @@ def test_a_session_that_goes_away_still_has_its_item_accepted(
             )
             await asyncio.to_thread(store.entered.wait, 10)
             session.cancel()
-            store.go.set()
+            store.hold_first.set()
             return await ends.remote.accept_spool(spool_of(blobs, b"next"), Channel.SMTP, ENVELOPE)
 
     after = asyncio.run(hang_up_then_send_another())
@@ -171,9 +136,9 @@ def test_a_session_that_goes_away_still_has_its_item_accepted(
 
 
 def test_when_the_committer_goes_away_the_intake_process_hears_it(
-    store: HeldStore, blobs: BlobStore
+    store: CountingStore, blobs: BlobStore
 ) -> None:
-    store.go.clear()  # the first submission stays in the committer
+    store.hold_first.clear()  # the first submission stays in the committer
 
     async def lose_the_committer() -> tuple[BaseException | Item, BaseException | Item, bool]:
         async with linked(store, blobs) as ends:
@@ -187,7 +152,7 @@ def test_when_the_committer_goes_away_the_intake_process_hears_it(
             after = await asyncio.gather(
                 ends.remote.accept_spool(late, Channel.SMTP, ENVELOPE), return_exceptions=True
             )
-            store.go.set()
+            store.hold_first.set()
             pending = await asyncio.wait_for(asyncio.gather(waiting, return_exceptions=True), 10)
             return pending[0], after[0], late.path.exists()
 

@@ -14,52 +14,15 @@ import pytest
 
 from poststelle.intake import GroupCommit, Intake, Submission
 from poststelle.model import Channel, Envelope, Item
-from poststelle.store.backends import SqliteBackend
-from poststelle.store.blobs import BlobStore, StoredBlob
-from poststelle.store.spool import Spool
-from poststelle.store.sql import SqlStore
+from poststelle.store.blobs import BlobStore
+from tests.support.acceptance import CountingStore, counting_store, spool_of, temp_files
 
 ENVELOPE = Envelope(sender="a@example.org", recipients=("poststelle@amt.example",))
 
 
-class CountingStore(SqlStore):
-    """The real store, counting its acceptance transactions; the first can be held open."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(SqliteBackend(path))
-        self.batches: list[int] = []
-        self.hold_first = threading.Event()
-        self.hold_first.set()
-        self.entered = threading.Event()  # a commit has begun
-        self.fail_next = False
-
-    def accept_many(
-        self, submissions: Sequence[tuple[Channel, Envelope, StoredBlob]]
-    ) -> list[Item]:
-        self.entered.set()
-        self.hold_first.wait(10)
-        if self.fail_next:
-            self.fail_next = False
-            raise OSError("database unavailable")
-        self.batches.append(len(submissions))
-        return super().accept_many(submissions)
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> CountingStore:
-    s = CountingStore(tmp_path / "db.sqlite3")
-    s.migrate()
-    return s
-
-
-def spool_of(blobs: BlobStore, data: bytes) -> Spool:
-    spool = Spool.open(blobs)
-    spool.write(data)
-    return spool
-
-
-def temp_files(blobs: BlobStore) -> list[Path]:
-    return list((blobs.root / "tmp").iterdir())
+    return counting_store(tmp_path / "db.sqlite3")
 
 
 def test_a_spool_is_durable_in_the_blob_store_and_registered_when_acceptance_returns(
