@@ -70,3 +70,27 @@ def test_a_stage_completes_once_on_every_backend(store: SqlStore, tmp_path: Path
     ]
     assert outcomes == [True, False]
     assert store.items_awaiting_pipeline()[0].id == item.id
+
+
+def test_a_batch_larger_than_one_statement_takes_consecutive_numbers_and_chains_its_entries(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    blobs = BlobStore(tmp_path / "blobs")
+    before = store.accept(channel=Channel.SMTP, envelope=ENVELOPE, blob=blobs.put(b"first"))
+    envelopes = [
+        Envelope(sender=f"s{n}@example.org", recipients=("p@amt.example",)) for n in range(1201)
+    ]
+    batch = [
+        (Channel.UPLOAD, envelope, blobs.put(b"%d" % n)) for n, envelope in enumerate(envelopes)
+    ]
+
+    items = store.accept_many(batch)
+
+    year = before.registry_number.split("-")[0]
+    assert [item.registry_number for item in items] == [f"{year}-{n:06d}" for n in range(2, 1203)]
+    assert [store.item(item.id) for item in items] == items
+    verdict = verify_chain(store.journal(), expected_head=store.journal_head())
+    assert verdict.intact and verdict.entries == 1202
+    received = [entry for entry in store.journal() if entry.event == "item.received"]
+    assert [entry.item_id for entry in received] == [before.id, *(item.id for item in items)]
+    assert received[-1].data["sender"] == "s1200@example.org"
