@@ -156,3 +156,13 @@ def start() -> Iterator[Callable[..., Server]]:
     yield launch
     for server in servers:
         server.stop()
+
+
+def intake_processes(installation: Installation) -> list[int]:
+    """The pids of the `poststelle intake` processes serve started for this installation."""
+    found = subprocess.run(
+        ["pgrep", "-f", "--", f"--config {installation.config} intake"],
+        capture_output=True,
+        text=True,
+    )
+    return [int(pid) for pid in found.stdout.split()]

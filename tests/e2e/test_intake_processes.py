@@ -5,11 +5,17 @@ processes end with serve."""
 from __future__ import annotations
 
 import smtplib
-import subprocess
 import threading
 from collections.abc import Callable
 
-from tests.e2e.conftest import DOMAIN, Installation, Server, port_open, wait_for
+from tests.e2e.conftest import (
+    DOMAIN,
+    Installation,
+    Server,
+    intake_processes,
+    port_open,
+    wait_for,
+)
 from tests.e2e.test_walking_skeleton import message
 
 SESSIONS = 8
@@ -50,15 +56,6 @@ def test_two_intake_processes_share_the_port(
     )
     year = registry[0].split("-")[0]
     assert registry == [f"{year}-{n:06d}" for n in range(1, total + 1)]
-
-
-def intake_processes(installation: Installation) -> list[int]:
-    found = subprocess.run(
-        ["pgrep", "-f", "--", f"--config {installation.config} intake"],
-        capture_output=True,
-        text=True,
-    )
-    return [int(pid) for pid in found.stdout.split()]
 
 
 def test_the_intake_processes_end_when_serve_is_killed(

@@ -1,12 +1,15 @@
-"""SIGKILL of the intake process (with its embedded workers) at random points under load."""
+"""SIGKILL of the intake process (with its embedded workers) at random points under load, and of
+one of several intake processes beside serve's committer."""
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import time
 from collections.abc import Callable
 
-from tests.e2e.conftest import DOMAIN, Installation, Server, wait_for
+from tests.e2e.conftest import DOMAIN, Installation, Server, intake_processes, wait_for
 from tests.reliability.support import (
     TERMINAL,
     Load,
@@ -19,6 +22,7 @@ from tests.reliability.support import (
 )
 
 TRIALS = 10
+INTAKE_KILLS = 6
 
 
 def interrupted_upload(installation: Installation) -> RawSmtp:
@@ -81,3 +85,50 @@ def test_every_confirmed_message_survives_random_sigkills_and_is_delivered_once(
     assert sum(len(v) for v in delivered.values()) == sum(i.state == "delivered" for i in items)
     server.stop()
     print(f"{attempts} attempts, {len(confirmed)} confirmed, {len(items)} stored {why}")
+
+
+def replaced(installation: Installation, victim: int) -> Callable[[], bool]:
+    def check() -> bool:
+        running = intake_processes(installation)
+        return len(running) == 2 and victim not in running
+
+    return check
+
+
+def test_intake_processes_killed_under_load_lose_no_confirmed_message(
+    installation: Installation, start: Callable[..., Server]
+) -> None:
+    """`[smtp] processes = 2`: an intake process dies mid-session, mid-DATA or with its file
+    at the committer; serve starts another, and every 250 stands, delivered once."""
+    seed = random.randrange(1 << 32)
+    rng = random.Random(seed)
+    why = f"(random seed {seed})"
+    installation.edit_config(r"^(max_message_bytes = \d+)$", r"\1\nprocesses = 2")
+    server = start(installation).wait_listening()
+    wait_for(lambda: len(intake_processes(installation)) == 2, 30, "two intake processes")
+    load = Load(installation, 0)
+    for trial in range(INTAKE_KILLS):
+        time.sleep(rng.uniform(0.2, 1.0))
+        victim = rng.choice(intake_processes(installation))
+        os.kill(victim, signal.SIGKILL)
+        wait_for(
+            replaced(installation, victim), 15, f"a new intake process after kill {trial} {why}"
+        )
+    load.stop()
+    assert len(load.confirmed) >= INTAKE_KILLS, f"the load barely ran {why}"
+    assert len(set(load.confirmed)) == len(load.confirmed), "a registry number was confirmed twice"
+
+    def all_finished() -> bool:
+        return all(i.state in TERMINAL for i in stored_items(installation))
+
+    wait_for(all_finished, 90, f"every item to reach a terminal state {why}")
+    items = stored_items(installation)
+    assert set(load.confirmed) <= {i.registry_number for i in items}, why
+    assert_nothing_half_written_is_visible(installation)
+    delivered = delivered_numbers(installation)
+    for item in items:
+        if item.state == "delivered":
+            assert item.department is not None
+            assert delivered[item.department].count(item.registry_number) == 1, item
+    assert server.output().count("intake.died") == INTAKE_KILLS
+    print(f"{load.attempts} attempts, {len(load.confirmed)} confirmed, {len(items)} stored {why}")
