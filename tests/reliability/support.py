@@ -208,3 +208,21 @@ def assert_nothing_half_written_is_visible(installation: Installation) -> None:
     for department, numbers in delivered_numbers(installation).items():
         duplicates = {n for n in numbers if numbers.count(n) > 1}
         assert not duplicates, f"{department} received {duplicates} more than once"
+
+
+def assert_delivered_once(installation: Installation, why: str) -> None:
+    items = stored_items(installation)
+    delivered = delivered_numbers(installation)
+    for item in items:
+        if item.state == "delivered":
+            assert item.department is not None, item
+            got = delivered[item.department].count(item.registry_number)
+            assert got == 1, f"{item} is in its Maildir {got} times {why}"
+    in_maildirs = sum(len(numbers) for numbers in delivered.values())
+    assert in_maildirs == sum(i.state == "delivered" for i in items), (
+        f"{in_maildirs} messages in the Maildirs for "
+        f"{sum(i.state == 'delivered' for i in items)} delivered items {why}"
+    )
+    for department in DEPARTMENTS:
+        leftovers = list((installation.inbox(department) / "tmp").glob("*"))
+        assert not leftovers, f"{department}: half-written Maildir files {leftovers} {why}"

@@ -14,9 +14,9 @@ from tests.reliability.support import (
     TERMINAL,
     Load,
     RawSmtp,
+    assert_delivered_once,
     assert_nothing_half_written_is_visible,
     blob_tmp_files,
-    delivered_numbers,
     plain_message,
     stored_items,
 )
@@ -77,12 +77,7 @@ def test_every_confirmed_message_survives_random_sigkills_and_is_delivered_once(
     items = stored_items(installation)
     assert set(confirmed) <= {i.registry_number for i in items}
     assert_nothing_half_written_is_visible(installation)
-    delivered = delivered_numbers(installation)
-    for item in items:
-        if item.state == "delivered":
-            assert item.department is not None
-            assert delivered[item.department].count(item.registry_number) == 1, item
-    assert sum(len(v) for v in delivered.values()) == sum(i.state == "delivered" for i in items)
+    assert_delivered_once(installation, why)
     server.stop()
     print(f"{attempts} attempts, {len(confirmed)} confirmed, {len(items)} stored {why}")
 
@@ -125,10 +120,6 @@ def test_intake_processes_killed_under_load_lose_no_confirmed_message(
     items = stored_items(installation)
     assert set(load.confirmed) <= {i.registry_number for i in items}, why
     assert_nothing_half_written_is_visible(installation)
-    delivered = delivered_numbers(installation)
-    for item in items:
-        if item.state == "delivered":
-            assert item.department is not None
-            assert delivered[item.department].count(item.registry_number) == 1, item
+    assert_delivered_once(installation, why)
     assert server.output().count("intake.died") == INTAKE_KILLS
     print(f"{load.attempts} attempts, {len(load.confirmed)} confirmed, {len(items)} stored {why}")

@@ -17,12 +17,11 @@ import redis
 
 from tests.e2e.conftest import Installation, Server, free_port, port_open, wait_for
 from tests.reliability.support import (
-    DEPARTMENTS,
     TERMINAL,
     Load,
+    assert_delivered_once,
     assert_nothing_half_written_is_visible,
     blob_tmp_files,
-    delivered_numbers,
     stored_items,
 )
 
@@ -145,24 +144,6 @@ def assert_stop_cleanly(servers: list[Server], why: str) -> None:
         except subprocess.TimeoutExpired:
             raise AssertionError(f"{server.log.name} hangs on SIGTERM {why}") from None
         assert code == 0, f"{server.log.name} exited with {code} {why}:\n{tail(server)}"
-
-
-def assert_delivered_once(installation: Installation, why: str) -> None:
-    items = stored_items(installation)
-    delivered = delivered_numbers(installation)
-    for item in items:
-        if item.state == "delivered":
-            assert item.department is not None, item
-            got = delivered[item.department].count(item.registry_number)
-            assert got == 1, f"{item} is in its Maildir {got} times {why}"
-    in_maildirs = sum(len(numbers) for numbers in delivered.values())
-    assert in_maildirs == sum(i.state == "delivered" for i in items), (
-        f"{in_maildirs} messages in the Maildirs for "
-        f"{sum(i.state == 'delivered' for i in items)} delivered items {why}"
-    )
-    for department in DEPARTMENTS:
-        leftovers = list((installation.inbox(department) / "tmp").glob("*"))
-        assert not leftovers, f"{department}: half-written Maildir files {leftovers} {why}"
 
 
 @pytest.mark.redis
