@@ -170,7 +170,7 @@ def embedded_worker(mailroom: Mailroom) -> Iterator[Worker]:
     try:
         yield worker
     finally:
-        worker.stop()
+        worker.stop(timeout=int(settings.shutdown_seconds * 1000))
 
 
 async def start_sweep(mailroom: Mailroom) -> bool:

@@ -135,8 +135,10 @@ class Table:
             self.doc.fail((*self.key, name), f"must be at least {minimum}")
         return value
 
-    def number(self, name: str, default: float) -> float:
+    def number(self, name: str, default: float, *, minimum: float | None = None) -> float:
         value: float = float(self._get(name, (int, float), default, "a number"))
+        if minimum is not None and value < minimum:
+            self.doc.fail((*self.key, name), f"must be at least {minimum:g}")
         return value
 
     def flag(self, name: str, default: bool) -> bool:

@@ -3,7 +3,9 @@ records what it got; STARTTLS and AUTH as configured; 4xx is temporary, 5xx perm
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,11 +25,14 @@ MAIL = b"From: poststelle@amt.test\r\nTo: erika@example.org\r\nSubject: Test\r\n
 
 
 class Recorder:
-    """Accepts mail, or answers RCPT with `refuse` when set."""
+    """Accepts mail, or answers RCPT with `refuse` when set; with `stall_seconds` it takes that
+    long to answer the data (`data_started` is set when it starts)."""
 
     def __init__(self) -> None:
         self.received: list[tuple[str, list[str], bytes]] = []
         self.refuse = ""
+        self.stall_seconds = 0.0
+        self.data_started = threading.Event()
 
     async def handle_RCPT(
         self,
@@ -44,6 +49,8 @@ class Recorder:
 
     async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
         assert isinstance(envelope.content, bytes)
+        self.data_started.set()
+        await asyncio.sleep(self.stall_seconds)
         self.received.append((envelope.mail_from or "", list(envelope.rcpt_tos), envelope.content))
         return "250 2.0.0 queued as 4711"
 

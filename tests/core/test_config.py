@@ -38,6 +38,7 @@ def test_a_minimal_config_gets_the_embedded_defaults(tmp_path: Path) -> None:
     assert config.pipeline[0] == "stamp"
     assert config.verification.revocation_cache_seconds == 300
     assert config.broker.idle_poll_ms == 250
+    assert config.broker.shutdown_seconds == 20.0
 
 
 def test_only_configured_domains_are_accepted(tmp_path: Path) -> None:
@@ -61,8 +62,9 @@ def test_only_configured_domains_are_accepted(tmp_path: Path) -> None:
             "[verification]\nrevocation_cache_seconds = -1\n",
             "verification.revocation_cache_seconds",
             12,
-            "negative",
+            "at least 0",
         ),
+        ("[broker]\nshutdown_seconds = -5\n", "broker.shutdown_seconds", 12, "at least 0"),
     ],
 )
 def test_an_error_names_file_line_and_key(

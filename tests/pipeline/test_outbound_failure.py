@@ -1,9 +1,12 @@
 """A receipt the relay refuses for good sends its item to the clerk's queue with the reason;
-a relay that is only busy is tried again until it takes the receipt, once."""
+a relay that is only busy is tried again until it takes the receipt, once; a relay that hangs
+does not hold a stopping worker past its shutdown time."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,3 +101,28 @@ def test_a_busy_relay_is_tried_again_and_gets_the_receipt_once(
     receipts = [r for r in recorder.received if b"Eingangsbest" in r[2]]
     assert len(receipts) == 1
     assert receipts[0][1] == ["erika@example.org"]
+
+
+def test_a_stage_hanging_on_the_relay_holds_a_stopping_worker_only_for_its_shutdown_time(
+    relaying_site: Site, relay: tuple[Recorder, int]
+) -> None:
+    recorder, _ = relay
+    recorder.stall_seconds = 30  # the relay client gives up after 5 s (timeout_seconds)
+    config = relaying_site.mailroom.config
+    mailroom = dataclasses.replace(
+        relaying_site.mailroom,
+        config=dataclasses.replace(
+            config, broker=dataclasses.replace(config.broker, shutdown_seconds=0.5)
+        ),
+    )
+    with embedded_worker(mailroom):
+        item = mailroom.intake.accept_bytes(
+            MAIL, Channel.SMTP, Envelope("erika@example.org", ("bauamt@amt.test",))
+        )
+        assert recorder.data_started.wait(30), "the receipt never reached the relay"
+        stopping = time.monotonic()
+    stopped_after = time.monotonic() - stopping
+    assert stopped_after < 2.5, f"the worker took {stopped_after:.1f} s to stop"
+    current = relaying_site.store.item(item.id)
+    assert current is not None and current.state.awaits_pipeline  # the reconciler's to re-drive
+    assert relaying_site.store.stage_result(item.id, "confirm") is None
