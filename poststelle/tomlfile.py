@@ -131,15 +131,17 @@ class Table:
 
     def integer(self, name: str, default: int | None = None, *, minimum: int | None = None) -> int:
         value: int = self._get(name, int, _REQUIRED if default is None else default, "an integer")
-        if minimum is not None and value < minimum:
-            self.doc.fail((*self.key, name), f"must be at least {minimum}")
+        self._at_least(name, value, minimum)
         return value
 
     def number(self, name: str, default: float, *, minimum: float | None = None) -> float:
         value: float = float(self._get(name, (int, float), default, "a number"))
-        if minimum is not None and value < minimum:
-            self.doc.fail((*self.key, name), f"must be at least {minimum:g}")
+        self._at_least(name, value, minimum)
         return value
+
+    def _at_least(self, name: str, value: float, minimum: float | None) -> None:
+        if minimum is not None and value < minimum:
+            self.doc.fail((*self.key, name), f"must be at least {minimum}")
 
     def flag(self, name: str, default: bool) -> bool:
         value: bool = self._get(name, bool, default, "true or false")
