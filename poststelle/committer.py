@@ -14,11 +14,14 @@ writer, so no SQLite write lock taken in turns. One JSON document per line, each
     {"n": 7, "error": "…"}
 
 The file belongs to the committer once its line is sent: adopted, or removed if it cannot be.
+serve's committer thread reads and answers the links itself (`LinkEnd`), beside the
+submissions of serve's own channels.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import socket
@@ -28,7 +31,7 @@ from typing import Any
 
 import structlog
 
-from poststelle.intake import Intake
+from poststelle.intake import Outcome, Reply, Submission
 from poststelle.model import Channel, Envelope, Item, ItemState
 from poststelle.serialize import from_jsonable, to_jsonable
 from poststelle.store.blobs import BlobStore, StoredBlob
@@ -37,6 +40,7 @@ from poststelle.store.spool import Spool, SpooledFile
 log = structlog.get_logger("poststelle.committer")
 
 LINE_LIMIT = 1024 * 1024  # an envelope of 100 recipients of 256 characters is ~30 KB
+RECEIVE_SIZE = 64 * 1024  # recv(2) at a time: a buffer of LINE_LIMIT would be mapped anew each call
 
 
 class CommitterGone(ConnectionError):
@@ -139,56 +143,101 @@ class RemoteIntake:
         )
 
 
-async def serve_link(link: socket.socket, intake: Intake) -> None:
-    """Commit what one intake process sends until it hangs up; answer each in turn as its
-    batch is durable."""
-    reader, writer = await asyncio.open_unix_connection(sock=link, limit=LINE_LIMIT)
-    try:
-        while line := await reader.readline():
-            _submit(line, intake, writer)
-    except (OSError, ValueError) as exc:  # a line over the limit, a reset link
-        log.error("committer.link_broken", error=str(exc))
-    finally:
-        writer.close()
+class LinkEnd:
+    """serve's end of one intake process's link, read and answered by the committer thread
+    (`poststelle.intake.GroupCommit.attach`) without blocking: answers the intake process does
+    not take wait, and one that leaves `SEND_LIMIT` of them untaken is cut off (it ends, and
+    serve starts another)."""
 
+    SEND_LIMIT = 1024 * 1024
 
-def _submit(line: bytes, intake: Intake, writer: asyncio.StreamWriter) -> None:
-    try:
-        request = json.loads(line)
-        number = request["n"]
-    except (ValueError, KeyError, TypeError) as exc:
-        log.error("committer.bad_request", error=str(exc))
-        return
-    try:
-        spooled = SpooledFile(
-            intake.blobs.temp_path(request["file"]),
-            StoredBlob(str(request["sha256"]), int(request["size"])),
-        )
-        intake.blobs.path(spooled.blob.sha256)  # a malformed name would fail the whole batch
-        channel = Channel(request["channel"])
-        envelope = from_jsonable(Envelope, request["envelope"])
-    except (ValueError, KeyError, TypeError) as exc:
-        writer.write(_line({"n": number, "error": f"bad request: {exc}"}))
-        return
+    def __init__(self, link: socket.socket, blobs: BlobStore) -> None:
+        link.setblocking(False)
+        self._link = link
+        self._blobs = blobs
+        self._received = bytearray()
+        self._unsent = bytearray()
+        self._closed = False
 
-    def answer(done: asyncio.Future[Item]) -> None:
-        if writer.is_closing():
-            return
-        error = done.exception()
-        if error is not None:
-            log.error("committer.accept_failed", error=str(error))
-            writer.write(_line({"n": number, "error": str(error) or type(error).__name__}))
-            return
-        item = done.result()
-        writer.write(
-            _line(
-                {
-                    "n": number,
-                    "id": item.id,
-                    "registry_number": item.registry_number,
-                    "received_at": item.received_at.isoformat(),
-                }
+    def fileno(self) -> int:
+        return self._link.fileno()
+
+    @property
+    def sending(self) -> bool:
+        return bool(self._unsent) and not self._closed
+
+    def receive(self) -> list[tuple[Submission, Reply]] | None:
+        try:
+            data = self._link.recv(RECEIVE_SIZE)
+        except BlockingIOError:
+            return []
+        except OSError as exc:
+            log.error("committer.link_broken", error=str(exc))
+            return None
+        if not data:
+            return None
+        self._received += data
+        *lines, rest = self._received.split(b"\n")
+        if len(rest) > LINE_LIMIT:
+            log.error("committer.link_broken", error="a request over the line limit")
+            return None
+        self._received = bytearray(rest)
+        return [submission for line in lines if (submission := self._request(line))]
+
+    def send(self) -> bool:
+        if self._closed:
+            return True
+        try:
+            sent = self._link.send(self._unsent)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            log.error("committer.link_broken", error=str(exc))
+            return False
+        del self._unsent[:sent]
+        if len(self._unsent) > self.SEND_LIMIT:
+            log.error("committer.link_stuck", unsent=len(self._unsent))
+            return False
+        return True
+
+    def close(self) -> None:
+        self._closed = True
+        self._link.close()
+
+    def _request(self, line: bytes | bytearray) -> tuple[Submission, Reply] | None:
+        try:
+            request = json.loads(line)
+            number = request["n"]
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("committer.bad_request", error=str(exc))
+            return None
+        try:
+            spooled = SpooledFile(
+                self._blobs.temp_path(request["file"]),
+                StoredBlob(str(request["sha256"]), int(request["size"])),
             )
+            self._blobs.path(spooled.blob.sha256)  # a malformed name would fail the whole batch
+            channel = Channel(request["channel"])
+            envelope = from_jsonable(Envelope, request["envelope"])
+        except (ValueError, KeyError, TypeError) as exc:
+            self._answer(number, {"error": f"bad request: {exc}"})
+            return None
+        return Submission(spooled, channel, envelope), functools.partial(self._reply, number)
+
+    def _reply(self, number: int, outcome: Outcome) -> None:
+        if isinstance(outcome, Exception):
+            log.error("committer.accept_failed", error=str(outcome))
+            self._answer(number, {"error": str(outcome) or type(outcome).__name__})
+            return
+        self._answer(
+            number,
+            {
+                "id": outcome.id,
+                "registry_number": outcome.registry_number,
+                "received_at": outcome.received_at.isoformat(),
+            },
         )
 
-    intake.submit_spooled(spooled, channel, envelope).add_done_callback(answer)
+    def _answer(self, number: int, reply: Mapping[str, Any]) -> None:
+        if not self._closed:
+            self._unsent += _line({"n": number, **reply})

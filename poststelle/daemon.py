@@ -25,7 +25,7 @@ from connectors.maildir import MaildirInbox, MaildirOutbox, sweep_maildirs
 from connectors.smtp_ingress import SmtpIngress, start_smtp, tls_context
 from connectors.smtp_relay import RelaySettings, SmtpRelay
 from poststelle.accounts import Accounts
-from poststelle.committer import RemoteIntake, serve_link
+from poststelle.committer import LinkEnd, RemoteIntake
 from poststelle.config import Config
 from poststelle.decision.procedures import load_procedure_policy
 from poststelle.followups import settle_owed
@@ -273,16 +273,13 @@ async def keep_intakes(
     """Keep `[smtp] processes` intake processes on the shared port, each linked to this
     process's committer (`poststelle.committer`); restart one that dies, with a new link;
     stop them with the serve process."""
-    links: set[asyncio.Task[None]] = set()
 
     def start() -> subprocess.Popen[bytes]:
         ours, theirs = socket.socketpair()
         with theirs:
             fd = theirs.fileno()
             child = spawn(config.path, "intake", "--committer-fd", str(fd), pass_fds=(fd,))
-        link = asyncio.create_task(serve_link(ours, intake))
-        links.add(link)
-        link.add_done_callback(links.discard)
+        intake.attach(LinkEnd(ours, intake.blobs))
         return child
 
     children += [start() for _ in range(config.smtp.processes)]
@@ -297,7 +294,6 @@ async def keep_intakes(
         child.send_signal(signal.SIGTERM)
     for child in children:
         await asyncio.get_running_loop().run_in_executor(None, child.wait)
-    await asyncio.gather(*links)
 
 
 async def serve_intake(config: Config, committer_fd: int) -> int:

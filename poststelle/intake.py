@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import selectors
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -38,7 +41,27 @@ class Acceptance(Protocol):
 
 Outcome = Item | Exception
 AsyncWaiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Item]"]
-Waiter = Future[Item] | AsyncWaiter
+Reply = Callable[[Outcome], None]  # called in the committer thread
+Waiter = Future[Item] | AsyncWaiter | Reply
+
+
+class Link(Protocol):
+    """Another process's submissions, read and answered by the committer thread itself
+    (`poststelle.committer.LinkEnd`); non-blocking both ways."""
+
+    def fileno(self) -> int: ...
+
+    def receive(self) -> list[tuple[Submission, Reply]] | None:
+        """What has arrived (answering malformed requests itself); None once it is closed."""
+
+    def send(self) -> bool:
+        """Send what answers are waiting, as far as the peer takes them; False if it is gone."""
+
+    @property
+    def sending(self) -> bool:
+        """Answers are still waiting to be sent."""
+
+    def close(self) -> None: ...
 
 
 def _resolve(future: Future[Item] | asyncio.Future[Item], outcome: Outcome) -> None:
@@ -60,11 +83,12 @@ class GroupCommit:
 
     It takes everything pending as one batch (`commit`: the files flushed to disk together, one
     database commit), tells each submitter, hands the batch's items on together (`after`), and
-    waits for the next. An event loop is woken once per batch, and the loop's own thread never
-    waits for a disk: sessions in an event loop and threads pass no lock between them per
-    message. The thread starts with the first submission and stays: the store keeps a
-    connection per thread, and a thread per idle spell would leave one connection behind each
-    time.
+    waits for the next. Submitters in this process queue theirs (an event loop is woken once per
+    batch, and its thread never waits for a disk); links to intake processes (`attach`) are
+    read and answered by the thread itself, in one select(2) with its wake-up pipe, so their
+    traffic passes through no event loop and no other thread. The thread starts with the first
+    submission or link and stays: the store keeps a connection per thread, and a thread per idle
+    spell would leave one connection behind each time.
     """
 
     def __init__(
@@ -74,8 +98,14 @@ class GroupCommit:
     ) -> None:
         self._commit = commit
         self._after = after
-        self._work = threading.Condition()
+        self._lock = threading.Lock()
         self._pending: list[tuple[Submission, Waiter]] = []
+        self._attached: list[Link] = []
+        self._woken = False
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._links: set[Link] = set()
         self._thread: threading.Thread | None = None
 
     def submit(self, submission: Submission) -> Future[Item]:
@@ -89,29 +119,88 @@ class GroupCommit:
         self._enqueue(submission, (loop, future))
         return future
 
+    def attach(self, link: Link) -> None:
+        """Commit what `link` sends from now on, until its peer hangs up."""
+        with self._lock:
+            self._attached.append(link)
+            self._wake()
+
     def _enqueue(self, submission: Submission, waiter: Waiter) -> None:
-        with self._work:
+        with self._lock:
             self._pending.append((submission, waiter))
-            self._work.notify()
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="intake-commit", daemon=True)
-                self._thread.start()
+            self._wake()
+
+    def _wake(self) -> None:
+        """Under the lock: one byte in the pipe per wait of the thread, not per submission."""
+        if not self._woken:
+            self._woken = True
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._wake_w, b"\0")
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="intake-commit", daemon=True)
+            self._thread.start()
 
     def _run(self) -> None:
         while True:
-            with self._work:
-                while not self._pending:
-                    self._work.wait()
-                batch, self._pending = self._pending, []
+            batch = self._gather()
             submissions = [submission for submission, _ in batch]
             try:
                 outcomes = self._commit(submissions)
             except Exception as exc:  # every submitter hears of it
                 outcomes = [exc] * len(batch)
             _tell([waiter for _, waiter in batch], outcomes)
+            self._answer_links()
             items = [outcome for outcome in outcomes if isinstance(outcome, Item)]
             if items:
                 self._hand_on(items)
+
+    def _gather(self) -> list[tuple[Submission, Waiter]]:
+        """Wait for submissions; take all that have arrived, from this process and the links."""
+        batch: list[tuple[Submission, Waiter]] = []
+        while not batch:
+            for key, events in self._selector.select():
+                link: Link | None = key.data
+                if link is None:
+                    _drain(self._wake_r)
+                    continue
+                if events & selectors.EVENT_WRITE:
+                    self._answer(link)
+                if events & selectors.EVENT_READ and link in self._links:
+                    received = link.receive()
+                    if received is None:
+                        self._detach(link)
+                    else:
+                        batch += received
+            with self._lock:
+                batch += self._pending
+                self._pending, self._woken = [], False
+                attached, self._attached = self._attached, []
+            for link in attached:
+                self._links.add(link)
+                self._selector.register(link, selectors.EVENT_READ, link)
+            self._answer_links()  # malformed requests are answered at once
+        return batch
+
+    def _answer_links(self) -> None:
+        for link in [link for link in self._links if link.sending]:
+            self._answer(link)
+
+    def _answer(self, link: Link) -> None:
+        """Send a link's answers without waiting for it: what it does not take now waits
+        for it to become writable, and a peer that takes nothing more is cut off."""
+        if link not in self._links:
+            return
+        if not link.send():
+            self._detach(link)
+            return
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if link.sending else 0)
+        if self._selector.get_key(link).events != events:
+            self._selector.modify(link, events, link)
+
+    def _detach(self, link: Link) -> None:
+        self._links.discard(link)
+        self._selector.unregister(link)
+        link.close()
 
     def _hand_on(self, items: Sequence[Item]) -> None:
         """Never lets an error end the thread: acceptance would stop for good. The items are
@@ -122,15 +211,23 @@ class GroupCommit:
             log.exception("intake.hand_on_failed", registry_numbers=_numbers(items))
 
 
+def _drain(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        while os.read(fd, 4096):
+            pass
+
+
 def _tell(waiters: list[Waiter], outcomes: list[Outcome]) -> None:
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Item], Outcome]]]
     by_loop = defaultdict(list)
     for waiter, outcome in zip(waiters, outcomes, strict=True):
         if isinstance(waiter, Future):
             _resolve(waiter, outcome)
-        else:
+        elif isinstance(waiter, tuple):
             loop, future = waiter
             by_loop[loop].append((future, outcome))
+        else:
+            waiter(outcome)
     for loop, settled in by_loop.items():
         try:
             loop.call_soon_threadsafe(_settle, settled)
@@ -162,11 +259,10 @@ class Intake:
         """From an event loop: adopt and register a spool in the committer thread."""
         return await self._group.submit_async(Submission(spool, channel, envelope))
 
-    def submit_spooled(
-        self, spooled: SpooledFile, channel: Channel, envelope: Envelope
-    ) -> asyncio.Future[Item]:
-        """From an event loop: adopt and register a file an intake process spooled."""
-        return self._group.submit_async(Submission(spooled, channel, envelope))
+    def attach(self, link: Link) -> None:
+        """Adopt and register the files an intake process spools, as it sends them over
+        `link` (`poststelle.committer`)."""
+        self._group.attach(link)
 
     def accept_spool_blocking(self, spool: Spool, channel: Channel, envelope: Envelope) -> Item:
         return self._group.submit(Submission(spool, channel, envelope)).result()

@@ -4,6 +4,8 @@ an item, and each side learns when the other is gone."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from poststelle.committer import CommitterGone, RemoteIntake, serve_link
+from poststelle.committer import LINE_LIMIT, CommitterGone, LinkEnd, RemoteIntake
 from poststelle.intake import Intake
 from poststelle.model import Channel, Envelope, Item
 from poststelle.store.blobs import BlobStore
@@ -38,7 +40,7 @@ def store(tmp_path: Path) -> CountingStore:
 class Linked:
     remote: RemoteIntake
     handed_on: list[Item]
-    link: asyncio.Task[None]
+    ours: socket.socket  # serve's end, read by the committer thread
 
 
 @asynccontextmanager
@@ -48,13 +50,12 @@ async def linked(store: SqlStore, blobs: BlobStore) -> AsyncIterator[Linked]:
     handed_on: list[Item] = []
     intake = Intake(store, blobs, handed_on.extend)
     ours, theirs = socket.socketpair()
-    link = asyncio.create_task(serve_link(ours, intake))
+    intake.attach(LinkEnd(ours, blobs))
     remote = await RemoteIntake.connect(blobs, theirs.detach())
     try:
-        yield Linked(remote, handed_on, link)
+        yield Linked(remote, handed_on, ours)
     finally:
-        link.cancel()
-        await asyncio.gather(link, return_exceptions=True)
+        await remote.close()
 
 
 def test_a_spool_sent_over_the_link_is_durable_and_registered_when_acceptance_returns(
@@ -146,7 +147,7 @@ def test_when_the_committer_goes_away_the_intake_process_hears_it(
                 ends.remote.accept_spool(spool_of(blobs, b"pending"), Channel.SMTP, ENVELOPE)
             )
             await asyncio.to_thread(store.entered.wait, 10)
-            ends.link.cancel()  # serve's end closes
+            ends.ours.shutdown(socket.SHUT_RDWR)  # serve's end closes
             await asyncio.wait_for(ends.remote.gone.wait(), 10)
             late = spool_of(blobs, b"late")
             after = await asyncio.gather(
@@ -161,3 +162,67 @@ def test_when_the_committer_goes_away_the_intake_process_hears_it(
     assert isinstance(pending, CommitterGone)
     assert isinstance(after, CommitterGone)
     assert not late_file_left
+
+
+def _refused_requests(count: int) -> bytes:
+    """Requests naming no spool: each is answered at once with an error, no commit needed."""
+    return b"".join(
+        b'{"n": %d, "file": "in-none-%d", "sha256": "00", "size": 1, "channel": "smtp",'
+        b' "envelope": {}}\n' % (n, n)
+        for n in range(count)
+    )
+
+
+def test_an_intake_process_that_stops_reading_its_answers_is_cut_off_and_stalls_no_one(
+    store: CountingStore, blobs: BlobStore
+) -> None:
+    intake = Intake(store, blobs, lambda items: None)
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck = LinkEnd(ours, blobs)
+    stuck.SEND_LIMIT = 16 * 1024
+    intake.attach(stuck)
+
+    theirs.sendall(_refused_requests(2000))  # about 150 KB of answers it never reads
+    item = intake.accept_bytes(b"from an upload meanwhile", Channel.UPLOAD, ENVELOPE)
+
+    assert store.item(item.id) == item
+    theirs.settimeout(10)
+    answers = b""
+    with contextlib.suppress(ConnectionResetError):  # closed with requests still unread
+        while chunk := theirs.recv(65536):
+            answers += chunk
+    assert 0 < answers.count(b"\n") < 2000
+    assert b"no temp file" in answers.splitlines()[0]
+
+
+def test_garbage_on_a_link_is_refused_and_the_next_request_still_answered(
+    store: CountingStore, blobs: BlobStore
+) -> None:
+    intake = Intake(store, blobs, lambda items: None)
+    ours, theirs = socket.socketpair()
+    intake.attach(LinkEnd(ours, blobs))
+    theirs.settimeout(10)
+
+    theirs.sendall(b"not json\n" + b'{"no": "number"}\n' + _refused_requests(1))
+    answer = theirs.makefile("rb").readline()
+
+    assert json.loads(answer) == {
+        "n": 0,
+        "error": "bad request: no temp file 'in-none-0' in the blob store",
+    }
+
+
+def test_a_request_longer_than_the_line_limit_closes_the_link(
+    store: CountingStore, blobs: BlobStore
+) -> None:
+    intake = Intake(store, blobs, lambda items: None)
+    ours, theirs = socket.socketpair()
+    intake.attach(LinkEnd(ours, blobs))
+    theirs.settimeout(10)
+
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        theirs.sendall(b"x" * (LINE_LIMIT + 2))
+
+    assert theirs.recv(1) == b""
