@@ -15,9 +15,14 @@ from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 T = TypeVar("T")
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # exactly these: a StrEnum is no str here
+
+
 def to_jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {name: to_jsonable(getattr(value, name)) for name in _names(type(value))}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime):
@@ -29,6 +34,11 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     return value
+
+
+@functools.cache
+def _names(tp: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(tp))
 
 
 def from_jsonable(cls: type[T], data: Any) -> T:
