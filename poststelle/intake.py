@@ -166,7 +166,7 @@ class GroupCommit:
                 if events & selectors.EVENT_WRITE:
                     self._answer(link)
                 if events & selectors.EVENT_READ and link in self._links:
-                    received = link.receive()
+                    received = self._receive(link)
                     if received is None:
                         self._detach(link)
                     else:
@@ -180,6 +180,15 @@ class GroupCommit:
                 self._selector.register(link, selectors.EVENT_READ, link)
             self._answer_links()  # malformed requests are answered at once
         return batch
+
+    def _receive(self, link: Link) -> list[tuple[Submission, Reply]] | None:
+        """What a link sent; None to close it, also if reading it fails in a way it did not
+        foresee: that link ends, the thread and every other link go on."""
+        try:
+            return link.receive()
+        except Exception:
+            log.exception("committer.link_failed")
+            return None
 
     def _answer_links(self) -> None:
         for link in [link for link in self._links if link.sending]:

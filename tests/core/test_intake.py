@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from poststelle.intake import GroupCommit, Intake, Submission
+from poststelle.intake import GroupCommit, Intake, Reply, Submission
 from poststelle.model import Channel, Envelope, Item
 from poststelle.store.blobs import BlobStore
 from tests.support.acceptance import CountingStore, counting_store, spool_of, temp_files
@@ -195,3 +196,42 @@ def test_one_committer_thread_serves_every_batch_however_long_the_pauses(
         time.sleep(2.5)  # an idle spell (an earlier version ended its thread after 2 s)
 
     assert len(committers) == 1
+
+
+class _BrokenLink:
+    """A link whose reading fails in a way no one foresaw."""
+
+    def __init__(self) -> None:
+        self.ours, self.theirs = socket.socketpair()
+        self.closed = threading.Event()
+
+    def fileno(self) -> int:
+        return self.ours.fileno()
+
+    def receive(self) -> list[tuple[Submission, Reply]] | None:
+        raise RuntimeError("a bug in reading the link")
+
+    def send(self) -> bool:
+        return True
+
+    @property
+    def sending(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed.set()
+        self.ours.close()
+
+
+def test_a_link_that_fails_to_be_read_is_closed_and_the_committer_goes_on(
+    store: CountingStore, blobs: BlobStore
+) -> None:
+    intake = Intake(store, blobs, lambda items: None)
+    link = _BrokenLink()
+    intake.attach(link)
+
+    link.theirs.sendall(b"anything\n")
+    assert link.closed.wait(10)
+    item = intake.accept_bytes(b"after the broken link", Channel.UPLOAD, ENVELOPE)
+
+    assert store.item(item.id) == item
