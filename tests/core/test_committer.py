@@ -173,6 +173,15 @@ def _refused_requests(count: int) -> bytes:
     )
 
 
+def peer_of_a_link(store: SqlStore, blobs: BlobStore) -> socket.socket:
+    """An intake process's end of a link to a committer, spoken by hand."""
+    intake = Intake(store, blobs, lambda items: None)
+    ours, theirs = socket.socketpair()
+    intake.attach(LinkEnd(ours, blobs))
+    theirs.settimeout(10)
+    return theirs
+
+
 def test_an_intake_process_that_stops_reading_its_answers_is_cut_off_and_stalls_no_one(
     store: CountingStore, blobs: BlobStore
 ) -> None:
@@ -200,10 +209,7 @@ def test_an_intake_process_that_stops_reading_its_answers_is_cut_off_and_stalls_
 def test_garbage_on_a_link_is_refused_and_the_next_request_still_answered(
     store: CountingStore, blobs: BlobStore
 ) -> None:
-    intake = Intake(store, blobs, lambda items: None)
-    ours, theirs = socket.socketpair()
-    intake.attach(LinkEnd(ours, blobs))
-    theirs.settimeout(10)
+    theirs = peer_of_a_link(store, blobs)
 
     theirs.sendall(b"not json\n" + b'{"no": "number"}\n' + _refused_requests(1))
     answer = theirs.makefile("rb").readline()
@@ -217,10 +223,7 @@ def test_garbage_on_a_link_is_refused_and_the_next_request_still_answered(
 def test_a_request_longer_than_the_line_limit_closes_the_link(
     store: CountingStore, blobs: BlobStore
 ) -> None:
-    intake = Intake(store, blobs, lambda items: None)
-    ours, theirs = socket.socketpair()
-    intake.attach(LinkEnd(ours, blobs))
-    theirs.settimeout(10)
+    theirs = peer_of_a_link(store, blobs)
 
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         theirs.sendall(b"x" * (LINE_LIMIT + 2))
