@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import queue
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ def store(tmp_path: Path) -> CountingStore:
 @dataclass
 class Linked:
     remote: RemoteIntake
-    handed_on: list[Item]
+    handed_on: queue.Queue[Sequence[Item]]  # after the answer, by the committer thread
     ours: socket.socket  # serve's end, read by the committer thread
 
 
@@ -47,8 +48,8 @@ class Linked:
 async def linked(store: SqlStore, blobs: BlobStore) -> AsyncIterator[Linked]:
     """serve's end (a committer over the real store) and an intake process's end, joined by
     a socket pair as serve joins them."""
-    handed_on: list[Item] = []
-    intake = Intake(store, blobs, handed_on.extend)
+    handed_on: queue.Queue[Sequence[Item]] = queue.Queue()
+    intake = Intake(store, blobs, handed_on.put)
     ours, theirs = socket.socketpair()
     intake.attach(LinkEnd(ours, blobs))
     remote = await RemoteIntake.connect(blobs, theirs.detach())
@@ -61,7 +62,7 @@ async def linked(store: SqlStore, blobs: BlobStore) -> AsyncIterator[Linked]:
 def test_a_spool_sent_over_the_link_is_durable_and_registered_when_acceptance_returns(
     store: CountingStore, blobs: BlobStore
 ) -> None:
-    async def accept() -> tuple[Item, list[Item]]:
+    async def accept() -> tuple[Item, queue.Queue[Sequence[Item]]]:
         async with linked(store, blobs) as ends:
             item = await ends.remote.accept_spool(spool_of(blobs, b"Hallo"), Channel.SMTP, ENVELOPE)
             return item, ends.handed_on
@@ -72,7 +73,7 @@ def test_a_spool_sent_over_the_link_is_durable_and_registered_when_acceptance_re
     assert item.envelope == ENVELOPE
     assert blobs.read(item.sha256) == b"Hallo"
     assert temp_files(blobs) == []
-    assert handed_on == [item]
+    assert handed_on.get(timeout=10) == [item]
 
 
 def test_a_request_for_a_file_that_is_no_spool_fails_alone(
