@@ -221,9 +221,9 @@ class GroupCommit:
 
 
 def _drain(fd: int) -> None:
+    """Empty the wake-up pipe: it holds at most the one byte of the current wait."""
     with contextlib.suppress(BlockingIOError):
-        while os.read(fd, 4096):
-            pass
+        os.read(fd, 4096)
 
 
 def _tell(waiters: list[Waiter], outcomes: list[Outcome]) -> None:
